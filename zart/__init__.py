@@ -1,0 +1,108 @@
+"""zart: durable execution for Python on PostgreSQL.
+
+A workflow is a generator function; every ``yield`` hands the engine a command (a step, a
+durable sleep, a wait for an event, a parallel fan-out, a captured value). The engine stores
+each outcome before the workflow moves on, so a crash or a restart resumes the workflow where
+it stopped and a completed step never runs again::
+
+    @zart.step("charge", retry=zart.exponential(3, "2s"))
+    def charge(order_id: str, amount: float) -> str: ...
+
+    @zart.workflow("checkout", timeout="30m")
+    def checkout(order):
+        txn = yield charge(order["id"], order["amount"])
+        yield zart.sleep("settle", "60s")
+        shipped = yield zart.wait_for_event("shipped", timeout="1d")
+        return {"txn": txn, "tracking": shipped["tracking"]}
+
+    app = zart.Zart()                      # ZART_DATABASE_URL, or an embedded PostgreSQL
+    with app.worker(threads=8):
+        print(app.start(checkout, {"id": "o-1", "amount": 9.5}).result(timeout=60))
+"""
+
+from .client import Handle, Zart
+from .commands import (
+    Capture,
+    Command,
+    Parallel,
+    Sleep,
+    Step,
+    WaitEvent,
+    capture,
+    now,
+    parallel,
+    sleep,
+    sleep_until,
+    wait_for_event,
+)
+from .context import ExecutionContext, context
+from .errors import (
+    ConfigurationError,
+    DatabaseUnavailable,
+    DuplicateStepName,
+    EventTimeout,
+    ExecutionConflict,
+    ExecutionFinished,
+    ExecutionNotFound,
+    InvalidCommand,
+    NonDeterminismError,
+    ResultTimeout,
+    SerializationError,
+    StepFailed,
+    StepTimeout,
+    WorkflowDefinitionError,
+    WorkflowFailed,
+    WorkflowNotFound,
+    ZartError,
+)
+from .retry import RetryPolicy, exponential, fixed, linear
+from .worker import Worker
+from .workflow import StepFunction, Workflow, step, workflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Capture",
+    "Command",
+    "ConfigurationError",
+    "DatabaseUnavailable",
+    "DuplicateStepName",
+    "EventTimeout",
+    "ExecutionConflict",
+    "ExecutionContext",
+    "ExecutionFinished",
+    "ExecutionNotFound",
+    "Handle",
+    "InvalidCommand",
+    "NonDeterminismError",
+    "Parallel",
+    "ResultTimeout",
+    "RetryPolicy",
+    "SerializationError",
+    "Sleep",
+    "Step",
+    "StepFailed",
+    "StepFunction",
+    "StepTimeout",
+    "WaitEvent",
+    "Worker",
+    "Workflow",
+    "WorkflowDefinitionError",
+    "WorkflowFailed",
+    "WorkflowNotFound",
+    "Zart",
+    "ZartError",
+    "__version__",
+    "capture",
+    "context",
+    "exponential",
+    "fixed",
+    "linear",
+    "now",
+    "parallel",
+    "sleep",
+    "sleep_until",
+    "step",
+    "wait_for_event",
+    "workflow",
+]

@@ -1,0 +1,196 @@
+"""The application's API: start executions (also inside the caller's own transaction), send
+events, cancel, read status and results, and create workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import psycopg
+
+from . import serde
+from .commands import validate_name
+from .errors import (
+    ExecutionConflict,
+    ExecutionNotFound,
+    ResultTimeout,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+from .store import ExecutionRow, Store, translate_errors, validate_schema
+from .worker import Worker
+from .workflow import Workflow, get_workflow
+
+__all__ = ["FINAL_STATUSES", "STATUSES", "Handle", "Zart"]
+
+log = logging.getLogger("zart")
+
+STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
+"""Every status an execution can have."""
+
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+"""The statuses an execution never leaves."""
+
+
+class Zart:
+    """A zart application: one PostgreSQL database and schema.
+
+    ``dsn`` defaults to ``$ZART_DATABASE_URL``; without it zart starts an embedded PostgreSQL
+    in ``./.zart/pgdata`` (for development only: it says so in the log). The schema is
+    created or upgraded on construction, safely when many processes start at once.
+    """
+
+    def __init__(self, dsn: str | None = None, *, schema: str = "zart") -> None:
+        self.schema = validate_schema(schema)
+        if dsn is None:
+            dsn = os.environ.get("ZART_DATABASE_URL") or None
+        if dsn is None:
+            from .embedded import embedded_dsn
+
+            dsn = embedded_dsn()
+        self.dsn = dsn
+        self.store = Store(dsn, self.schema, min_size=1, max_size=4, name="zart-client")
+        try:
+            self.store.migrate()
+        except BaseException:
+            self.store.close()
+            raise
+
+    def start(self, workflow: Workflow | str, data: Any = None, *, id: str | None = None,
+              conn: psycopg.Connection[Any] | None = None) -> Handle:
+        """Start ``workflow`` with ``data``; returns its :class:`Handle`.
+
+        Idempotent by ``id``: an id that exists returns the existing execution, which is never
+        run again. With ``conn``, the execution is created in the caller's transaction and
+        exists only if that transaction commits.
+        """
+        name = workflow.name if isinstance(workflow, Workflow) else workflow
+        if not isinstance(name, str):
+            raise WorkflowNotFound(f"start() takes a @zart.workflow or its name, got {name!r}")
+        definition = get_workflow(name)
+        if isinstance(workflow, Workflow) and definition is not workflow:
+            raise WorkflowNotFound(f"workflow {name!r} is registered by another function")
+        if conn is not None and not isinstance(conn, psycopg.Connection):
+            raise TypeError(f"conn must be a psycopg Connection (the caller's transaction), "
+                            f"got {type(conn).__name__} {conn!r}")
+        execution_id = uuid.uuid4().hex if id is None else validate_name(id, "execution id")
+        input_text = serde.dumps(data, what=f"the input of workflow {name!r}")
+        created = self.store.create_execution(
+            execution_id, name, input_text, definition.retry.max_attempts, definition.retry,
+            definition.timeout, conn)
+        if not created:
+            row = self.store.get_execution(execution_id, conn)
+            if row is not None and row.workflow != name:
+                raise ExecutionConflict(f"execution id {execution_id!r} is already used by "
+                                        f"workflow {row.workflow!r}, not {name!r}")
+        return Handle(self, execution_id)
+
+    def handle(self, id: str) -> Handle:
+        """The handle of an existing execution, or :class:`ExecutionNotFound`."""
+        handle = Handle(self, validate_name(id, "execution id"))
+        handle._row()
+        return handle
+
+    def send_event(self, execution_id: str, name: str, payload: Any = None) -> bool:
+        """Deliver the event ``name`` to an execution; buffered if its wait is not reached yet.
+
+        Returns True if delivered, False if an event of that name had already been delivered
+        (the first one stands). Unknown executions raise :class:`ExecutionNotFound`, finished
+        ones :class:`ExecutionFinished`.
+        """
+        validate_name(execution_id, "execution id")
+        validate_name(name, "event name")
+        payload_text = serde.dumps(payload, what=f"the payload of event {name!r}")
+        return self.store.send_event(execution_id, name, payload_text)
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancel an execution: it stops at its next checkpoint and its body is closed.
+
+        Returns False if it had already finished.
+        """
+        return self.store.cancel(validate_name(execution_id, "execution id"))
+
+    def worker(self, threads: int = 8, *, lease: float = 30.0, poll_interval: float = 5.0,
+               workflows: Sequence[str] | None = None, max_lease_losses: int = 10) -> Worker:
+        """A :class:`Worker` for the workflows registered in this process (or ``workflows``)."""
+        return Worker(self.dsn, self.schema, threads=threads, lease=lease,
+                      poll_interval=poll_interval, workflows=workflows,
+                      max_lease_losses=max_lease_losses)
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.store.close()
+
+    def __enter__(self) -> Zart:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class Handle:
+    """A reference to one execution."""
+
+    __slots__ = ("_app", "id")
+
+    def __init__(self, app: Zart, id: str) -> None:
+        self._app = app
+        self.id = id
+
+    def __repr__(self) -> str:
+        return f"<zart.Handle {self.id!r}>"
+
+    def _row(self) -> ExecutionRow:
+        row = self._app.store.get_execution(self.id)
+        if row is None:
+            raise ExecutionNotFound(f"no execution {self.id!r}")
+        return row
+
+    def status(self) -> str:
+        """The current status: one of :data:`STATUSES`."""
+        return self._row().status
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the execution to finish and return its result.
+
+        Raises :class:`WorkflowFailed` (with the cause) if it failed or was cancelled, and
+        :class:`ResultTimeout` if ``timeout`` seconds pass first.
+        """
+        row = self._row()
+        if row.status not in FINAL_STATUSES:
+            row = self._wait(timeout)
+        if row.status == "completed":
+            return serde.loads(row.result_text)
+        raise WorkflowFailed(self.id, row.error or {"type": "Unknown", "message": ""},
+                             row.status)
+
+    def _wait(self, timeout: float | None) -> ExecutionRow:
+        store = self._app.store
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with store.connection() as conn, translate_errors():
+            store.listen(conn, store.channel_done)
+            try:
+                while True:
+                    row = store.get_execution(self.id, conn)
+                    if row is None:
+                        raise ExecutionNotFound(f"no execution {self.id!r}")
+                    if row.status in FINAL_STATUSES:
+                        return row
+                    wait = 5.0  # re-read now and then: a NOTIFY is a hint, not a promise
+                    if deadline is not None:
+                        wait = min(wait, deadline - time.monotonic())
+                        if wait <= 0:
+                            raise ResultTimeout(f"execution {self.id!r} is still {row.status} "
+                                                f"after {timeout}s")
+                    for note in conn.notifies(timeout=wait):
+                        if note.payload == self.id:
+                            break
+            finally:
+                if not conn.broken:
+                    store.unlisten(conn)

@@ -1,0 +1,159 @@
+"""The zart error tree. Every error zart raises on purpose is a :class:`ZartError`::
+
+    ZartError
+    ├── ConfigurationError        bad settings: schema name, DSN, worker options
+    ├── WorkflowNotFound          no workflow registered under that name
+    ├── ExecutionNotFound         no execution with that id
+    ├── ExecutionFinished         an event or action aimed at a finished execution
+    ├── ExecutionConflict         an id already used by a different workflow
+    ├── ResultTimeout             Handle.result(timeout=...) gave up waiting
+    ├── WorkflowFailed            the execution failed (or was cancelled); .cause says why
+    ├── DatabaseUnavailable       PostgreSQL could not be reached (infrastructure, retried)
+    ├── SerializationError        a value zart must store is not JSON-serializable
+    ├── WorkflowDefinitionError   a workflow or step that cannot work as written
+    │   ├── DuplicateStepName     two commands with the same kind and name in one execution
+    │   ├── NonDeterminismError   the replay yielded something else than the history recorded
+    │   └── InvalidCommand        a workflow yielded something that is not a zart command
+    └── StepFailed                (raised *into* a workflow at its ``yield``)
+        ├── StepTimeout           a step attempt ran past its timeout
+        └── EventTimeout          a wait_for_event reached its timeout first
+
+``StepFailed`` and ``EventTimeout`` arrive inside the workflow body at the ``yield`` and can be
+handled with ``try/except``; the handled path replays identically because outcomes are
+recorded. ``WorkflowDefinitionError`` subclasses end the execution: they are bugs to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "DatabaseUnavailable",
+    "DuplicateStepName",
+    "EventTimeout",
+    "ExecutionConflict",
+    "ExecutionFinished",
+    "ExecutionNotFound",
+    "InvalidCommand",
+    "NonDeterminismError",
+    "ResultTimeout",
+    "SerializationError",
+    "StepFailed",
+    "StepTimeout",
+    "WorkflowDefinitionError",
+    "WorkflowFailed",
+    "WorkflowNotFound",
+    "ZartError",
+]
+
+
+class ZartError(Exception):
+    """Base of every error zart raises on purpose."""
+
+
+class ConfigurationError(ZartError):
+    """A setting is invalid (schema name, DSN, worker options)."""
+
+
+class WorkflowNotFound(ZartError):
+    """No workflow is registered under the given name."""
+
+
+class ExecutionNotFound(ZartError):
+    """No execution exists with the given id."""
+
+
+class ExecutionFinished(ZartError):
+    """The execution has already completed, failed or been cancelled."""
+
+
+class ExecutionConflict(ZartError):
+    """An execution id is already taken by a different workflow."""
+
+
+class ResultTimeout(ZartError):
+    """Waiting for a result took longer than the caller's timeout."""
+
+
+class DatabaseUnavailable(ZartError):
+    """PostgreSQL could not be reached or dropped the connection. Workers retry these."""
+
+
+class SerializationError(ZartError):
+    """A value zart must store cannot be stored as JSON; the message says which and why."""
+
+
+class WorkflowDefinitionError(ZartError):
+    """A workflow or step cannot work as written; the execution fails with this cause."""
+
+
+class DuplicateStepName(WorkflowDefinitionError):
+    """Two commands of the same kind and name were yielded in one execution."""
+
+
+class NonDeterminismError(WorkflowDefinitionError):
+    """On replay the workflow yielded a different command than the history recorded."""
+
+
+class InvalidCommand(WorkflowDefinitionError):
+    """The workflow yielded a value that is not a zart command."""
+
+
+class WorkflowFailed(ZartError):
+    """The execution ended without a result.
+
+    ``cause`` is the stored error: a dict with at least ``type`` and ``message``.
+    """
+
+    def __init__(self, execution_id: str, cause: dict[str, Any], status: str = "failed"):
+        self.execution_id = execution_id
+        self.cause = cause
+        self.status = status
+        super().__init__(f"execution {execution_id!r} {status}: "
+                         f"{cause.get('type', 'Error')}: {cause.get('message', '')}")
+
+    @property
+    def cause_type(self) -> str:
+        """The name of the exception type that ended the execution."""
+        return str(self.cause.get("type", ""))
+
+    @property
+    def cause_message(self) -> str:
+        """The message of the exception that ended the execution."""
+        return str(self.cause.get("message", ""))
+
+
+class StepFailed(ZartError):
+    """A step failed for good (its retries are exhausted); raised into the workflow.
+
+    ``error_type`` and ``message`` describe the original exception, ``attempts`` counts the
+    attempts made.
+    """
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int,
+                 error_module: str = "builtins"):
+        self.step = step
+        self.error_type = error_type
+        self.error_module = error_module
+        self.message = message
+        self.attempts = attempts
+        super().__init__(f"step {step!r} failed after {attempts} attempt(s): "
+                         f"{error_type}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.step, self.error_type, self.message, self.attempts,
+                             self.error_module))
+
+
+class StepTimeout(StepFailed):
+    """A step attempt ran past its timeout; its late result is never recorded."""
+
+
+class EventTimeout(StepFailed):
+    """``wait_for_event`` reached its timeout before the event arrived."""
+
+    def __init__(self, step: str, error_type: str = "EventTimeout",
+                 message: str = "event did not arrive in time", attempts: int = 1,
+                 error_module: str = "zart.errors"):
+        super().__init__(step, error_type, message, attempts, error_module)

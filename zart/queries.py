@@ -1,0 +1,313 @@
+"""Every SQL statement zart runs, named, in one place.
+
+``{s}`` stands for the quoted schema name (validated before it is ever substituted); every
+value is a bound parameter. Statements that change an execution on behalf of a worker start
+with the *fence*: they lock the execution row and act only while this claim's token still owns
+it, its lease has not expired and it is still running, all in the same statement.
+"""
+
+from __future__ import annotations
+
+TERMINAL = "('completed', 'failed', 'cancelled')"
+
+FENCE = """
+    fence AS (
+        SELECT id FROM {s}.executions
+        WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
+          AND lease_until > {s}.clock_now()
+        FOR NO KEY UPDATE
+    )"""
+
+SCHEMA_EXISTS = "SELECT to_regclass(%(table)s) IS NOT NULL"
+# Channels are "<schema>_work" / "<schema>_done", built from the validated schema name.
+LISTEN = 'LISTEN "{channel}"'
+UNLISTEN = "UNLISTEN *"
+SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
+ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
+
+INSERT_EXECUTION = """
+INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at)
+VALUES (%(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
+        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now())
+ON CONFLICT (id) DO NOTHING
+RETURNING id"""
+
+GET_EXECUTION = """
+SELECT id, workflow, status, input::text, result::text, error::text, attempt, max_attempts,
+       created_at, updated_at, finished_at
+FROM {s}.executions WHERE id = %(id)s"""
+
+CLAIM_EXECUTIONS = """
+WITH due AS (
+    SELECT id FROM {s}.executions
+    WHERE workflow = ANY(%(workflows)s)
+      AND ((status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now())
+           OR (status = 'running' AND lease_until < {s}.clock_now()))
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.executions e
+SET status = 'running', owner = gen_random_uuid(),
+    lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+    lost_leases = e.lost_leases + CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
+    wake_at = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
+FROM due WHERE e.id = due.id
+RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e.retry::text,
+          e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
+          EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
+          EXISTS (SELECT 1 FROM {s}.steps h WHERE h.execution_id = e.id)"""
+
+CLAIM_CHILDREN = """
+WITH due AS (
+    SELECT s.execution_id, s.seq FROM {s}.steps s
+    JOIN {s}.executions e ON e.id = s.execution_id
+    WHERE s.child AND e.workflow = ANY(%(workflows)s) AND e.status NOT IN """ + TERMINAL + """
+      AND ((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
+           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))
+    LIMIT %(limit)s
+    FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE {s}.steps s
+SET status = 'running', owner = gen_random_uuid(),
+    lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+    attempt = s.attempt + CASE WHEN s.status = 'pending' THEN 1 ELSE 0 END,
+    lost_leases = s.lost_leases + CASE WHEN s.status = 'running' THEN 1 ELSE 0 END,
+    deadline = CASE
+        WHEN s.options->>'timeout' IS NULL THEN NULL
+        WHEN s.options->>'timeout_scope' = 'global' AND s.deadline IS NOT NULL THEN s.deadline
+        ELSE {s}.clock_now() + make_interval(secs => (s.options->>'timeout')::float8) END
+FROM due, {s}.executions e
+WHERE s.execution_id = due.execution_id AND s.seq = due.seq AND e.id = s.execution_id
+RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
+          s.owner, s.lost_leases, e.workflow, e.input::text,
+          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
+
+LOAD_HISTORY = """
+SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline
+FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
+
+CHECKPOINT = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, ok, value, error,
+                            attempt, finished_at)
+SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json, %(error)s::json,
+       %(attempt)s, {s}.clock_now()
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE
+SET status = 'done', ok = EXCLUDED.ok, value = EXCLUDED.value, error = EXCLUDED.error,
+    attempt = EXCLUDED.attempt, finished_at = EXCLUDED.finished_at
+WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
+  AND t.name = EXCLUDED.name
+RETURNING 1"""
+
+# The hot path: the first outcome at a position nothing was recorded at yet (no retry or
+# timed attempt left a row there), so a plain insert does, without ON CONFLICT's extra work.
+CHECKPOINT_NEW = "WITH" + FENCE + """
+INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, error, attempt,
+                       finished_at)
+SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json, %(error)s::json,
+       %(attempt)s, {s}.clock_now()
+FROM fence
+RETURNING 1"""
+
+BEGIN_ATTEMPT = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, deadline)
+SELECT id, %(seq)s, 'step', %(name)s, 'running', %(attempt)s,
+       {s}.clock_now() + make_interval(secs => %(timeout)s)
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE
+SET status = 'running', attempt = EXCLUDED.attempt,
+    deadline = CASE WHEN %(scope)s = 'global'
+                    THEN COALESCE(t.deadline, EXCLUDED.deadline)
+                    ELSE EXCLUDED.deadline END
+RETURNING EXTRACT(EPOCH FROM deadline - {s}.clock_now())::float8"""
+
+RETRY_STEP_LATER = "WITH" + FENCE + """,
+    saved AS (
+        INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, error,
+                                    wake_at)
+        SELECT id, %(seq)s, 'step', %(name)s, 'pending', %(attempt)s, %(error)s::json,
+               {s}.clock_now() + make_interval(secs => %(delay)s)
+        FROM fence
+        ON CONFLICT (execution_id, seq) DO UPDATE
+        SET status = 'pending', attempt = EXCLUDED.attempt, error = EXCLUDED.error,
+            wake_at = EXCLUDED.wake_at
+        RETURNING wake_at
+    )
+UPDATE {s}.executions e
+SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = NULL,
+    wake_at = LEAST(saved.wake_at, e.deadline), updated_at = {s}.clock_now()
+FROM saved WHERE e.id = %(id)s
+RETURNING 1"""
+
+SCHEDULE_SLEEP = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
+SELECT id, %(seq)s, 'sleep', %(name)s, 'pending',
+       COALESCE(%(until)s::timestamptz, {s}.clock_now() + make_interval(secs => %(seconds)s))
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at
+RETURNING wake_at, wake_at <= {s}.clock_now()"""
+
+SCHEDULE_WAIT = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
+SELECT id, %(seq)s, 'event', %(name)s, 'pending',
+       {s}.clock_now() + make_interval(secs => %(timeout)s)
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at
+RETURNING wake_at"""
+
+# Runs as its own statement after SCHEDULE_WAIT has locked the execution row, so its
+# snapshot includes any event whose delivery committed while we waited for that lock.
+FIND_EVENT = """
+SELECT (SELECT payload::text FROM {s}.events WHERE execution_id = %(id)s AND name = %(name)s),
+       EXISTS (SELECT 1 FROM {s}.events WHERE execution_id = %(id)s AND name = %(name)s),
+       %(wake_at)s::timestamptz <= {s}.clock_now()"""
+
+SUSPEND = """
+UPDATE {s}.executions
+SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = %(waiting_for)s,
+    wake_at = LEAST(%(wake_at)s::timestamptz, deadline), updated_at = {s}.clock_now()
+WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
+RETURNING 1"""
+
+LOCK_FENCE = "WITH" + FENCE + " SELECT 1 FROM fence"
+
+SPAWN_CHILDREN = """
+INSERT INTO {s}.steps (execution_id, seq, kind, name, status, child, fn, args, options, wake_at)
+SELECT %(id)s, c.seq, 'step', c.name, 'pending', true, c.fn, c.args, c.options,
+       {s}.clock_now()
+FROM unnest(%(seqs)s::int[], %(names)s::text[], %(fns)s::text[], %(args)s::json[],
+            %(options)s::json[]) AS c(seq, name, fn, args, options)
+ON CONFLICT DO NOTHING"""
+
+CHILDREN_OPEN = """
+SELECT count(*) FROM {s}.steps
+WHERE execution_id = %(id)s AND child AND seq = ANY(%(seqs)s) AND status <> 'done'"""
+
+COMPLETE_CHILD = """
+WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE)
+UPDATE {s}.steps s
+SET status = 'done', ok = %(ok)s, value = %(value)s::json, error = %(error)s::json,
+    finished_at = {s}.clock_now(), owner = NULL, lease_until = NULL
+FROM parent
+WHERE s.execution_id = parent.id AND s.seq = %(seq)s AND s.owner = %(owner)s
+  AND s.status = 'running' AND s.lease_until > {s}.clock_now()
+RETURNING 1"""
+
+# The barrier, decided inside the completing child's transaction: the parent row is locked
+# first by every child completion, so exactly one of them sees no open child left.
+WAKE_AFTER_CHILDREN = """
+UPDATE {s}.executions
+SET status = 'pending', wake_at = {s}.clock_now(), waiting_for = NULL,
+    updated_at = {s}.clock_now()
+WHERE id = %(id)s AND status = 'waiting' AND waiting_for = '#parallel'
+  AND NOT EXISTS (SELECT 1 FROM {s}.steps
+                  WHERE execution_id = %(id)s AND child AND status <> 'done')"""
+
+RETRY_CHILD_LATER = """
+UPDATE {s}.steps
+SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NULL,
+    wake_at = {s}.clock_now() + make_interval(secs => %(delay)s)
+WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'
+RETURNING 1"""
+
+RELEASE_CHILD = """
+UPDATE {s}.steps SET status = 'pending', owner = NULL, lease_until = NULL,
+                     wake_at = {s}.clock_now(), attempt = GREATEST(attempt - 1, 0)
+WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'"""
+
+COMPLETE = "WITH" + FENCE + """
+UPDATE {s}.executions e
+SET status = 'completed', result = %(result)s::json, owner = NULL, lease_until = NULL,
+    finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+FROM fence WHERE e.id = fence.id
+RETURNING 1"""
+
+FAIL = "WITH" + FENCE + """
+UPDATE {s}.executions e
+SET status = 'failed', error = %(error)s::json, owner = NULL, lease_until = NULL,
+    finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+FROM fence WHERE e.id = fence.id
+RETURNING 1"""
+
+# A workflow retry forgets the failed outcomes of the command that raised (from_seq on), so
+# that command runs again; every other outcome replays.
+FORGET_FAILURES = """
+DELETE FROM {s}.steps
+WHERE execution_id = %(id)s AND seq >= %(from_seq)s AND status = 'done' AND NOT ok
+  AND kind = 'step'"""
+
+RETRY_WORKFLOW = "WITH" + FENCE + """
+UPDATE {s}.executions e
+SET status = 'pending', attempt = e.attempt + 1, error = %(error)s::json, owner = NULL,
+    lease_until = NULL, wake_at = {s}.clock_now() + make_interval(secs => %(delay)s),
+    updated_at = {s}.clock_now()
+FROM fence WHERE e.id = fence.id
+RETURNING 1"""
+
+RELEASE = """
+UPDATE {s}.executions
+SET status = 'pending', owner = NULL, lease_until = NULL, wake_at = {s}.clock_now(),
+    updated_at = {s}.clock_now()
+WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'"""
+
+HEARTBEAT_EXECUTIONS = """
+UPDATE {s}.executions e
+SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS h(id, owner)
+WHERE e.id = h.id AND e.owner = h.owner AND e.status = 'running'
+RETURNING e.owner"""
+
+HEARTBEAT_CHILDREN = """
+UPDATE {s}.steps s
+SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS h(id, seq, owner)
+WHERE s.execution_id = h.id AND s.seq = h.seq AND s.owner = h.owner AND s.status = 'running'
+RETURNING s.owner"""
+
+SEND_EVENT = """
+WITH target AS (
+    SELECT id, status, waiting_for FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE
+), delivered AS (
+    INSERT INTO {s}.events (execution_id, name, payload)
+    SELECT id, %(name)s, %(payload)s::json FROM target WHERE status NOT IN """ + TERMINAL + """
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), woken AS (
+    UPDATE {s}.executions e
+    SET status = 'pending', wake_at = {s}.clock_now(), waiting_for = NULL,
+        updated_at = {s}.clock_now()
+    FROM target t
+    WHERE e.id = t.id AND t.status = 'waiting' AND t.waiting_for = %(name)s
+      AND EXISTS (SELECT 1 FROM delivered)
+    RETURNING 1
+)
+SELECT t.status, EXISTS (SELECT 1 FROM delivered) FROM target t"""
+
+CANCEL = """
+WITH target AS (
+    UPDATE {s}.executions
+    SET status = 'cancelled', owner = NULL, lease_until = NULL, wake_at = NULL,
+        error = %(error)s::json, finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+    WHERE id = %(id)s AND status NOT IN """ + TERMINAL + """
+    RETURNING id
+), children AS (
+    UPDATE {s}.steps SET status = 'cancelled', owner = NULL
+    WHERE execution_id IN (SELECT id FROM target) AND child AND status <> 'done'
+)
+SELECT EXISTS (SELECT 1 FROM target),
+       EXISTS (SELECT 1 FROM {s}.executions WHERE id = %(id)s)"""
+
+NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM LEAST(
+    (SELECT min(wake_at) FROM {s}.executions
+     WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)),
+    (SELECT min(lease_until) FROM {s}.executions
+     WHERE status = 'running' AND workflow = ANY(%(workflows)s)),
+    (SELECT min(s.wake_at) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
+     WHERE s.child AND s.status = 'pending' AND e.workflow = ANY(%(workflows)s)),
+    (SELECT min(s.lease_until) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
+     WHERE s.child AND s.status = 'running' AND e.workflow = ANY(%(workflows)s))
+) - {s}.clock_now())::float8"""
+
+SHIFT_CLOCK = "UPDATE {s}.clock SET offset_seconds = offset_seconds + %(seconds)s"

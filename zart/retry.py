@@ -1,0 +1,105 @@
+"""Retry policies for steps and workflows.
+
+``retries`` counts the retries *after* the first attempt, so ``fixed(3, "1s")`` allows four
+attempts in all. A policy is immutable and has a stable JSON form (:meth:`RetryPolicy.to_json`)
+so that parallel children, which any worker may run, carry their policy with them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .durations import Duration, parse_duration
+
+__all__ = ["NO_RETRY", "RetryPolicy", "exponential", "fixed", "linear"]
+
+Kind = Literal["none", "fixed", "linear", "exponential"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often, and after how long, a failed attempt is tried again."""
+
+    kind: Kind
+    retries: int
+    delay: float
+    max_delay: float | None = None
+    jitter: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise ValueError(f"retries must be an int, got {self.retries!r}")
+        if not 0 <= self.retries <= 10_000:
+            raise ValueError(f"retries must be between 0 and 10000, got {self.retries}")
+        if self.kind not in ("none", "fixed", "linear", "exponential"):
+            raise ValueError(f"retry kind must be 'none', 'fixed', 'linear' or 'exponential', "
+                             f"got {self.kind!r}")
+        object.__setattr__(self, "delay", parse_duration(self.delay, what="retry delay"))
+        if self.max_delay is not None:
+            object.__setattr__(self, "max_delay",
+                               parse_duration(self.max_delay, what="max_delay"))
+        if not isinstance(self.jitter, bool):
+            raise TypeError(f"jitter must be True or False, got {self.jitter!r}")
+
+    @property
+    def max_attempts(self) -> int:
+        """The first attempt plus the retries."""
+        return self.retries + 1
+
+    def delay_before(self, attempt: int) -> float | None:
+        """Seconds to wait before ``attempt`` (2 is the first retry); ``None`` when none is left."""
+        retry = attempt - 1
+        if retry < 1 or retry > self.retries:
+            return None
+        if self.kind == "linear":
+            delay = self.delay * retry
+        elif self.kind == "exponential":
+            delay = self.delay * (2.0 ** min(retry - 1, 60))
+        else:
+            delay = self.delay
+        if self.max_delay is not None:
+            delay = min(delay, self.max_delay)
+        if self.jitter:
+            # Equal jitter: spreads a thundering herd without ever collapsing to zero.
+            delay = random.uniform(delay / 2, delay)
+        return delay
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable stored form."""
+        return {"kind": self.kind, "retries": self.retries, "delay": self.delay,
+                "max_delay": self.max_delay, "jitter": self.jitter}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> RetryPolicy:
+        """Inverse of :meth:`to_json`; ``None`` means no retry."""
+        if not data:
+            return NO_RETRY
+        return cls(kind=data["kind"], retries=data["retries"], delay=data["delay"],
+                   max_delay=data.get("max_delay"), jitter=data.get("jitter", False))
+
+
+NO_RETRY = RetryPolicy("none", 0, 0.0)
+"""The default: one attempt."""
+
+
+def fixed(retries: int, delay: Duration) -> RetryPolicy:
+    """Retry ``retries`` times, waiting ``delay`` before each retry."""
+    return RetryPolicy("fixed", retries, parse_duration(delay, what="retry delay"))
+
+
+def linear(retries: int, delay: Duration) -> RetryPolicy:
+    """Retry ``retries`` times, waiting ``delay``, then 2x, 3x... ``delay``."""
+    return RetryPolicy("linear", retries, parse_duration(delay, what="retry delay"))
+
+
+def exponential(retries: int, initial: Duration, *, max_delay: Duration | None = None,
+                jitter: bool = True) -> RetryPolicy:
+    """Retry ``retries`` times, doubling the wait from ``initial``, capped by ``max_delay``.
+
+    With ``jitter`` (the default) each wait is drawn between half and all of its nominal value.
+    """
+    cap = None if max_delay is None else parse_duration(max_delay, what="max_delay")
+    return RetryPolicy("exponential", retries, parse_duration(initial, what="retry delay"),
+                       cap, jitter)
