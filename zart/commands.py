@@ -103,7 +103,8 @@ class Step:
                 timeout_scope: TimeoutScope, transactional: bool) -> Step:
         """Build a step from options already validated (by ``@zart.step``): the hot path of
         every replay, so it skips the checks of ``__post_init__`` except the name's."""
-        if len(name) > MAX_NAME_LENGTH or "\x00" in name or not name.isascii():
+        if (len(name) > MAX_NAME_LENGTH or "\x00" in name or not name.isascii()
+                or not name.strip()):
             validate_name(name, "step name")
         step = object.__new__(cls)
         # The slots' own setters: what the frozen dataclass __init__ does, minus the lookups.
@@ -125,6 +126,54 @@ class Step:
 (_SET_NAME, _SET_FN, _SET_ARGS, _SET_KWARGS, _SET_RETRY, _SET_TIMEOUT, _SET_SCOPE,
  _SET_TRANSACTIONAL) = (Step.__dict__[f].__set__ for f in (
     "name", "fn", "args", "kwargs", "retry", "timeout", "timeout_scope", "transactional"))
+
+
+_FACTORY_SOURCE = """\
+def build(args):
+    name = {name_expr}
+    {check}
+    step = _new(_Step)
+    _set_name(step, name)
+    _set_fn(step, _fn)
+    _set_args(step, args)
+    _set_kwargs(step, {{}})
+    _set_retry(step, _retry)
+    _set_timeout(step, _timeout)
+    _set_scope(step, _scope)
+    _set_transactional(step, _transactional)
+    return step
+"""
+
+
+def step_factory(name: str, fields: Mapping[str, int] | None, fn: Callable[..., Any],
+                 retry: RetryPolicy, timeout: float | None, timeout_scope: TimeoutScope,
+                 transactional: bool) -> Callable[[tuple[Any, ...]], Step]:
+    """A function building this step's command from a tuple of positional arguments.
+
+    The hot path of every replay, so it is compiled once per ``@zart.step`` (as dataclasses
+    compiles ``__init__``): no argument binding, no per-call option checks (the options were
+    validated once), only the name's checks when a template fills it. ``fields`` maps each
+    ``{field}`` of the template ``name`` to the position of its argument (``None``: ``name``
+    is fixed, already validated).
+    """
+    namespace: dict[str, Any] = {
+        "_new": object.__new__, "_Step": Step, "_set_name": _SET_NAME, "_set_fn": _SET_FN,
+        "_set_args": _SET_ARGS, "_set_kwargs": _SET_KWARGS, "_set_retry": _SET_RETRY,
+        "_set_timeout": _SET_TIMEOUT, "_set_scope": _SET_SCOPE,
+        "_set_transactional": _SET_TRANSACTIONAL, "_fn": fn, "_retry": retry,
+        "_timeout": timeout, "_scope": timeout_scope, "_transactional": transactional,
+        "_name": name, "_format": name.format, "_validate": validate_name, "_MAX": MAX_NAME_LENGTH}
+    if fields is None:
+        name_expr, check = "_name", ""
+    else:
+        # Field names are parameter names (checked by @zart.step), so identifiers: safe here.
+        name_expr = "_format(" + ", ".join(f"{field}=args[{index}]"
+                                           for field, index in fields.items()) + ")"
+        check = ('if len(name) > _MAX or "\\x00" in name or not name.isascii() '
+                 'or not name.strip():\n        _validate(name, "step name")')
+    exec(_FACTORY_SOURCE.format(name_expr=name_expr, check=check), namespace)
+    build: Callable[[tuple[Any, ...]], Step] = namespace["build"]
+    return build
 
 
 @dataclass(frozen=True, slots=True)

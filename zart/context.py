@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,12 +48,23 @@ def context() -> ExecutionContext:
     return current
 
 
-@contextmanager
-def bound(ctx: ExecutionContext, **changes: Any) -> Iterator[ExecutionContext]:
-    """Make ``ctx`` (with ``changes``) the current context for the duration of the block."""
-    value = replace(ctx, **changes) if changes else ctx
-    token = _current.set(value)
-    try:
-        yield value
-    finally:
-        _current.reset(token)
+class bound:  # lower case: used like a function, ``with bound(ctx): ...``
+    """Make ``ctx`` (with ``changes``) the current context for the duration of the block.
+
+    A class rather than a ``@contextmanager`` generator: it wraps every step call.
+    """
+
+    __slots__ = ("_token", "_value")
+
+    def __init__(self, ctx: ExecutionContext, **changes: Any) -> None:
+        self._value = replace(ctx, **changes) if changes else ctx
+        self._token: Token[ExecutionContext | None] | None = None
+
+    def __enter__(self) -> ExecutionContext:
+        self._token = _current.set(self._value)
+        return self._value
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None

@@ -8,7 +8,7 @@ import string
 from collections.abc import Callable, Generator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from .commands import Step, TimeoutScope, validate_name
+from .commands import Step, TimeoutScope, step_factory, validate_name
 from .durations import Duration, parse_duration
 from .errors import WorkflowDefinitionError, WorkflowNotFound
 from .retry import NO_RETRY, RetryPolicy
@@ -147,10 +147,25 @@ class StepFunction(Generic[P, R]):
                                     and p.default is p.empty for p in params)
         self._least_positional = (len(self._positional) + 1 if required_keyword_only else
                                   sum(1 for n in self._positional if n in self._required))
+        # The fast path, compiled once: a call giving every positional parameter positionally
+        # and nothing by keyword (valid as it stands, as no keyword-only parameter is required)
+        # needs no binding; its template fields are found by position.
+        self._arity = -1
+        if self._plain and not required_keyword_only and all(
+                f in self._positional for f in self._fields):
+            self._arity = len(self._positional)
+        self._build = None
+        if self._arity >= 0:
+            fields = ({f: self._positional.index(f) for f in self._fields} if self._templated
+                      else None)
+            self._build = step_factory(name, fields, fn, retry, timeout, timeout_scope,
+                                       transactional)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Step:
         """Build the command that runs this step with these arguments."""
+        if not kwargs and len(args) == self._arity:
+            return self._build(args)  # type: ignore[misc]  # set whenever _arity >= 0
         name = self.name
         arguments = self._bind(args, kwargs)
         if self._templated:

@@ -166,7 +166,8 @@ class CountingConnection(psycopg.Connection[Any]):
     transactions: int
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        self.statements.append(str(query).split()[0])
+        text = query.decode() if isinstance(query, bytes) else str(query)
+        self.statements.append(text.split()[0])
         return super().execute(query, params, **kwargs)
 
     def transaction(self, *args: Any, **kwargs: Any) -> Any:

@@ -242,6 +242,54 @@ def test_step_name_filled_by_a_template_is_validated_on_call() -> None:
         fetch("x" * 200)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [("fetch-{page}", "a\x00b", "NUL"), ("{page}", "   ", "must not be empty"),
+     ("{page}", "", "must not be empty"), ("{page}", "x" * 201, "limit is 200")],
+    ids=["nul", "blank", "empty", "too-long"],
+)
+def test_a_template_filled_on_the_compiled_fast_path_is_validated_like_any_name(
+    name: str, text: str, message: str
+) -> None:
+    @zart.step(name)
+    def fetch(page: str, size: int) -> None: ...
+
+    with pytest.raises(ValueError, match=message):
+        fetch(text, 1)  # all positional: the compiled path
+    with pytest.raises(ValueError, match=message):
+        fetch(text, size=1)  # a keyword: the general path
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((1, 2), {}), ((1,), {"size": 2}), ((), {"page": 1, "size": 2}), ((1, 2, 3), {}),
+     ((1, 2), {"flag": True})],
+    ids=["all-positional", "mixed", "all-keyword", "with-default-given", "keyword-only"],
+)
+def test_the_compiled_fast_path_builds_the_same_command_as_the_general_path(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    policy = fixed(2, "1s")
+
+    @zart.step("fetch-{page}-{size:03d}-{extra}", retry=policy, timeout="5s")
+    def fetch(page: int, size: int, extra: int = 7, *, flag: bool = False) -> None: ...
+
+    command = fetch(*args, **kwargs)
+    expected_fields = {"page": 1, "size": 2, "extra": args[2] if len(args) > 2 else 7}
+    assert command == Step("fetch-{page}-{size:03d}-{extra}".format(**expected_fields),
+                           fetch.fn, args, kwargs, policy, 5.0, "global", False)
+    assert fetch(*args, **kwargs) is not command  # a new command per call
+
+
+def test_a_fixed_name_step_called_positionally_carries_its_arguments_and_a_fresh_kwargs() -> None:
+    @zart.step("ping")
+    def ping(host: str) -> None: ...
+
+    first, second = ping("a"), ping("b")
+    assert (first.name, first.args, second.args) == ("ping", ("a",), ("b",))
+    assert first.kwargs == {} and first.kwargs is not second.kwargs
+
+
 def test_calling_a_step_with_arguments_that_do_not_bind_raises_type_error_naming_it() -> None:
     @zart.step("add")
     def add(a: int, b: int) -> int:
