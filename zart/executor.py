@@ -196,7 +196,11 @@ class Executor:
         store = self.store
         if isinstance(command, Step):
             return self._run_step(claim, ctx, command, seq, pending.records[0], conn)
+        stored = pending.records[0]
         if isinstance(command, Sleep):
+            # Woken after suspending on it: one statement when it is due (the usual case).
+            if stored is not None and store.resume_due_sleep(claim, seq, command.name, conn):
+                return [Record(seq, "sleep", command.name, value="null")]
             scheduled = store.schedule_sleep(claim, seq, command.name, command.seconds,
                                              command.until, conn)
             if scheduled is None:
@@ -209,6 +213,10 @@ class Executor:
             return self._checkpoint(claim, Record(seq, "sleep", command.name, value="null"),
                                     conn)
         if isinstance(command, WaitEvent):
+            if stored is not None:  # woken after suspending on it: the event is likely here
+                arrived = store.resume_arrived_event(claim, seq, command.name, conn)
+                if arrived is not None:
+                    return [Record(seq, "event", command.name, value=arrived[0])]
             waited = store.wait_for_event(claim, seq, command.name, command.timeout, conn)
             if waited is None or waited[0] == "waiting":
                 self.on_suspend()

@@ -165,6 +165,32 @@ FROM fence
 ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at
 RETURNING wake_at"""
 
+# Resuming a sleep whose row exists (the execution suspended on it and was claimed again):
+# when it is due, this one fenced statement records it done. Nothing returned: not due (or
+# fenced out), and the worker takes the general path (SCHEDULE_SLEEP, then a checkpoint).
+RESUME_DUE_SLEEP = "WITH" + FENCE + """
+UPDATE {s}.steps t
+SET status = 'done', ok = true, value = 'null', error = NULL, finished_at = {s}.clock_now()
+FROM fence
+WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'sleep'
+  AND t.name = %(name)s AND t.status <> 'done' AND t.wake_at <= {s}.clock_now()
+RETURNING 1"""
+
+# The same for an event wait whose event has arrived: one fenced statement takes the payload.
+# An event whose delivery committed after this statement's snapshot is missed here (nothing
+# returned) and found by the general path (SCHEDULE_WAIT, then FIND_EVENT under the lock).
+RESUME_ARRIVED_EVENT = "WITH" + FENCE + """,
+    arrived AS (
+        SELECT payload FROM {s}.events WHERE execution_id = %(id)s AND name = %(name)s
+    )
+UPDATE {s}.steps t
+SET status = 'done', ok = true, value = arrived.payload, error = NULL,
+    finished_at = {s}.clock_now()
+FROM fence, arrived
+WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'event'
+  AND t.name = %(name)s AND t.status <> 'done'
+RETURNING t.value::text"""
+
 # Runs as its own statement after SCHEDULE_WAIT has locked the execution row, so its
 # snapshot includes any event whose delivery committed while we waited for that lock.
 FIND_EVENT = """

@@ -431,6 +431,26 @@ class Store:
                 "seconds": seconds, "until": until}).fetchone()
         return None if row is None else (row[0], bool(row[1]))
 
+    def resume_due_sleep(self, claim: Claim, seq: int, name: str,
+                         conn: Connection | None = None) -> bool:
+        """Record a stored sleep done if it is due, in one statement; False: not due (or
+        fenced out), so the caller takes the general path."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.RESUME_DUE_SLEEP, {
+                "id": claim.execution_id, "owner": claim.owner, "seq": seq,
+                "name": name}).fetchone()
+        return row is not None
+
+    def resume_arrived_event(self, claim: Claim, seq: int, name: str,
+                             conn: Connection | None = None) -> tuple[str] | None:
+        """Record a stored event wait done if its event has arrived, in one statement:
+        ``(payload,)``, or None (not seen yet, or fenced out: take the general path)."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.RESUME_ARRIVED_EVENT, {
+                "id": claim.execution_id, "owner": claim.owner, "seq": seq,
+                "name": name}).fetchone()
+        return None if row is None else (row[0],)
+
     def suspend(self, claim: Claim, wake_at: datetime | None, waiting_for: str | None,
                 conn: Connection | None = None) -> bool:
         """Give the execution up until ``wake_at`` or a wake-up; frees the worker's thread."""

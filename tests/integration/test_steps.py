@@ -189,6 +189,77 @@ def test_a_k_step_workflow_costs_one_statement_per_step_and_no_replay(app: zart.
     assert handle.result(timeout=5) == 10
 
 
+@zart.workflow("steps-nap")
+def nap(data: Any) -> Any:
+    yield zart.sleep("steps-nap-sleep", "1h")
+    return "rested"
+
+
+@zart.workflow("steps-await")
+def awaiting(data: Any) -> Any:
+    got = yield zart.wait_for_event("steps-await-go", timeout="1h")
+    return got
+
+
+def _run_until_suspended(app: zart.Zart, workflow: str) -> None:
+    """Claim the due execution of ``workflow`` and run it to its suspension."""
+    [claim] = app.store.claim_executions([workflow], 1, 30)
+    with app.store.connection() as conn:
+        Executor(app.store).run_execution(claim, conn)
+
+
+def _resume_counted(app: zart.Zart, dsn: str, workflow: str) -> CountingConnection:
+    """Claim the execution of ``workflow`` that is due and run it on a counting connection."""
+    [claim] = app.store.claim_executions([workflow], 1, 30)
+    with CountingConnection.connect(dsn, autocommit=True) as conn:
+        conn.statements, conn.transactions = [], 0
+        Executor(app.store).run_execution(claim, conn)
+    return conn
+
+
+def test_a_due_sleep_resumes_with_one_statement_not_a_reschedule_and_a_checkpoint(
+        app: zart.Zart, dsn: str, sql: Any, schema: str) -> None:
+    handle = app.start(nap, None)
+    _run_until_suspended(app, "steps-nap")
+    assert handle.status() == "waiting"
+    assert app.store.claim_executions(["steps-nap"], 1, 30) == []  # not due yet
+    app.store.shift_clock(2 * 3600)
+    conn = _resume_counted(app, dsn, "steps-nap")
+    # the history, the sleep recorded done (one fenced statement), the completion
+    assert conn.statements == ["SELECT", "WITH", "WITH"]
+    assert conn.transactions == 0
+    assert handle.result(timeout=5) == "rested"
+    assert sql(f'SELECT kind, status, ok, value::text FROM "{schema}".steps '
+               f"WHERE execution_id = %s", handle.id) == [("sleep", "done", True, "null")]
+
+
+def test_an_arrived_event_resumes_with_one_statement_taking_its_payload(
+        app: zart.Zart, dsn: str, sql: Any, schema: str) -> None:
+    handle = app.start(awaiting, None)
+    _run_until_suspended(app, "steps-await")
+    assert handle.status() == "waiting"
+    app.send_event(handle.id, "steps-await-go", {"approved": True, "by": "ada"})
+    conn = _resume_counted(app, dsn, "steps-await")
+    assert conn.statements == ["SELECT", "WITH", "WITH"]
+    assert conn.transactions == 0
+    assert handle.result(timeout=5) == {"approved": True, "by": "ada"}
+    assert sql(f'SELECT kind, status, ok, value::text FROM "{schema}".steps '
+               f"WHERE execution_id = %s", handle.id) == [
+        ("event", "done", True, '{"approved":true,"by":"ada"}')]
+
+
+def test_an_event_wait_woken_by_its_timeout_takes_the_general_path_and_times_out(
+        app: zart.Zart, dsn: str) -> None:
+    handle = app.start(awaiting, None)
+    _run_until_suspended(app, "steps-await")
+    app.store.shift_clock(2 * 3600)
+    conn = _resume_counted(app, dsn, "steps-await")
+    assert conn.statements[:2] == ["SELECT", "WITH"]  # history, the one-statement try
+    assert conn.transactions == 1  # then the general path's transaction
+    with pytest.raises(zart.WorkflowFailed, match="EventTimeout"):
+        handle.result(timeout=5)
+
+
 def test_the_first_run_receives_the_decoded_stored_form_like_a_replay(
         app: zart.Zart, worker: zart.Worker) -> None:
     handle = app.start(decoded, None)
