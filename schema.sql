@@ -47,6 +47,8 @@ CREATE TABLE executions (
     deadline      timestamptz,                    -- the workflow's timeout
     wake_at       timestamptz,
     waiting_for   text,
+    open_children integer NOT NULL DEFAULT 0,     -- parallel children not done yet: the
+                                                  -- barrier opens when it reaches 0
     owner         uuid,
     lease_until   timestamptz,
     lost_leases   integer NOT NULL DEFAULT 0,     -- claims taken over from an expired lease

@@ -207,6 +207,15 @@ RETURNING 1"""
 
 LOCK_FENCE = "WITH" + FENCE + " SELECT 1 FROM fence"
 
+# Suspends on a parallel's children, with the count of those still open (counted under the
+# parent's lock, which every child completion takes first).
+SUSPEND_ON_CHILDREN = """
+UPDATE {s}.executions
+SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = '#parallel',
+    open_children = %(open)s, wake_at = deadline, updated_at = {s}.clock_now()
+WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
+RETURNING 1"""
+
 SPAWN_CHILDREN = """
 INSERT INTO {s}.steps (execution_id, seq, kind, name, status, child, fn, args, options, wake_at)
 SELECT %(id)s, c.seq, 'step', c.name, 'pending', true, c.fn, c.args, c.options,
@@ -219,25 +228,31 @@ CHILDREN_OPEN = """
 SELECT count(*) FROM {s}.steps
 WHERE execution_id = %(id)s AND child AND seq = ANY(%(seqs)s) AND status <> 'done'"""
 
+# The barrier, decided inside the completing child's one statement: the parent row is locked
+# first by every completion (and by the spawn that set its count), so the count of open
+# children is decremented in order, and exactly one completion takes it to zero and wakes the
+# parent. O(1) per child: nothing rescans the siblings. An UPDATE works on the newest version
+# of the parent row even when it waited for the lock, so no decrement is lost.
 COMPLETE_CHILD = """
-WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE)
-UPDATE {s}.steps s
-SET status = 'done', ok = %(ok)s, value = %(value)s::json, error = %(error)s::json,
-    finished_at = {s}.clock_now(), owner = NULL, lease_until = NULL
-FROM parent
-WHERE s.execution_id = parent.id AND s.seq = %(seq)s AND s.owner = %(owner)s
-  AND s.status = 'running' AND s.lease_until > {s}.clock_now()
-RETURNING 1"""
-
-# The barrier, decided inside the completing child's transaction: the parent row is locked
-# first by every child completion, so exactly one of them sees no open child left.
-WAKE_AFTER_CHILDREN = """
-UPDATE {s}.executions
-SET status = 'pending', wake_at = {s}.clock_now(), waiting_for = NULL,
+WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE),
+done AS (
+    UPDATE {s}.steps s
+    SET status = 'done', ok = %(ok)s, value = %(value)s::json, error = %(error)s::json,
+        finished_at = {s}.clock_now(), owner = NULL, lease_until = NULL
+    FROM parent
+    WHERE s.execution_id = parent.id AND s.seq = %(seq)s AND s.owner = %(owner)s
+      AND s.status = 'running' AND s.lease_until > {s}.clock_now()
+    RETURNING s.execution_id
+)
+UPDATE {s}.executions e
+SET open_children = GREATEST(e.open_children - 1, 0),
+    status = CASE WHEN OPENS THEN 'pending' ELSE e.status END,
+    wake_at = CASE WHEN OPENS THEN {s}.clock_now() ELSE e.wake_at END,
+    waiting_for = CASE WHEN OPENS THEN NULL ELSE e.waiting_for END,
     updated_at = {s}.clock_now()
-WHERE id = %(id)s AND status = 'waiting' AND waiting_for = '#parallel'
-  AND NOT EXISTS (SELECT 1 FROM {s}.steps
-                  WHERE execution_id = %(id)s AND child AND status <> 'done')"""
+FROM done WHERE e.id = done.execution_id
+RETURNING 1""".replace("OPENS", "(e.open_children <= 1 AND e.status = 'waiting' "
+                                "AND e.waiting_for = '#parallel')")
 
 RETRY_CHILD_LATER = """
 UPDATE {s}.steps

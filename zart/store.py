@@ -501,10 +501,10 @@ class Store:
                 "options": [c["options"] for c in children]})
             open_row = conn.execute(self.sql.CHILDREN_OPEN,
                                     {"id": claim.execution_id, "seqs": seqs}).fetchone()
-            if open_row is not None and open_row[0] == 0:
+            assert open_row is not None
+            if open_row[0] == 0:
                 return True
-            conn.execute(self.sql.SUSPEND, {**base, "wake_at": None,
-                                            "waiting_for": "#parallel"})
+            conn.execute(self.sql.SUSPEND_ON_CHILDREN, {**base, "open": open_row[0]})
             return False
 
     def complete(self, claim: Claim, result_text: str, conn: Connection | None = None) -> bool:
@@ -543,16 +543,13 @@ class Store:
 
     def complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
                        error: dict[str, Any] | None, conn: Connection) -> bool:
-        """Record a child's outcome and, if it was the last open one, wake the parent."""
-        base = {"id": child.execution_id, "seq": child.seq, "owner": child.owner}
-        with translate_errors(), conn.transaction():
-            row = conn.execute(self.sql.COMPLETE_CHILD, {
-                **base, "ok": ok, "value": value_text,
-                "error": _error_text(error)}).fetchone()
-            if row is None:
-                return False
-            conn.execute(self.sql.WAKE_AFTER_CHILDREN, {"id": child.execution_id})
-            return True
+        """Record a child's outcome and, if it was the last open one, wake the parent: one
+        statement. False if the child's claim no longer holds it."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.COMPLETE_CHILD, {
+                "id": child.execution_id, "seq": child.seq, "owner": child.owner, "ok": ok,
+                "value": value_text, "error": _error_text(error)}).fetchone()
+        return row is not None
 
     def retry_child_later(self, child: ChildClaim, error: dict[str, Any], delay: float,
                           conn: Connection | None = None) -> bool:

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 import zart
+from zart.executor import Executor
 
 from .conftest import wait_until
 
@@ -658,3 +659,43 @@ def test_the_barrier_wakes_the_parent_exactly_once_with_twenty_children_on_four_
     assert [RUNS[f"par-many:{tag}:{i}"] for i in range(20)] == [1] * 20
     assert RUNS[f"par-many-after:{tag}"] == 1
     assert RUNS[f"par-many-body:{tag}"] == 2, "one run up to the barrier, one wake-up after it"
+
+
+@zart.step("susp-count-child-{i}")
+def susp_count_child(i: int) -> int:
+    return i * 10
+
+
+@zart.workflow("susp-count-wf")
+def susp_count_wf(data: Any) -> Any:
+    return (yield zart.parallel(*[susp_count_child(i) for i in range(3)]))
+
+
+def test_the_barrier_counts_open_children_down_and_only_the_last_completion_wakes_the_parent(
+        app: zart.Zart, sql: Sql, schema: str) -> None:
+    """No worker runs here: the test claims and completes the children itself, out of order,
+    and reads the parent's row after each completion."""
+    handle = app.start(susp_count_wf, None)
+    [claim] = app.store.claim_executions(["susp-count-wf"], 1, 30)
+    with app.store.connection() as conn:
+        Executor(app.store).run_execution(claim, conn)
+
+    def parent() -> tuple[Any, ...]:
+        return sql(f'SELECT status, waiting_for, open_children FROM "{schema}".executions '
+                   f"WHERE id = %s", handle.id)[0]
+
+    assert parent() == ("waiting", "#parallel", 3)
+    children = sorted(app.store.claim_children(["susp-count-wf"], 10, 30), key=lambda c: -c.seq)
+    assert [c.seq for c in children] == [2, 1, 0]
+    with app.store.connection() as conn:
+        for n, child in enumerate(children):
+            assert app.store.complete_child(child, True, str(child.seq * 10), None, conn)
+            assert parent() == (("waiting", "#parallel", 2 - n) if n < 2 else
+                                ("pending", None, 0))
+        # a child completed twice (a zombie's late write) is refused and counts nothing
+        assert not app.store.complete_child(children[0], True, "99", None, conn)
+    assert parent() == ("pending", None, 0)
+    [claim] = app.store.claim_executions(["susp-count-wf"], 1, 30)
+    with app.store.connection() as conn:
+        Executor(app.store).run_execution(claim, conn)
+    assert handle.result(timeout=5) == [0, 10, 20]
