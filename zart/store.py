@@ -33,6 +33,7 @@ from .errors import (
     ExecutionNotFound,
 )
 from .interpreter import Record
+from .prepared import PreparedStatement
 from .retry import RetryPolicy
 
 __all__ = ["SCHEMA_VERSION", "ChildClaim", "Claim", "ExecutionRow", "Store", "validate_schema"]
@@ -191,6 +192,7 @@ class Store:
         self.dsn = dsn
         self.schema = validate_schema(schema)
         self.sql = _Statements(self.schema)
+        self._checkpoint_new_ok = PreparedStatement(self.sql.CHECKPOINT_NEW_OK)
         self.channel_work = f"{self.schema}_work"
         self.channel_done = f"{self.schema}_done"
         self.pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
@@ -390,16 +392,17 @@ class Store:
         ``fresh``: nothing was recorded at this position yet, so a plain insert does.
         """
         with self.connection(conn) as c:
-            if fresh and record.ok:  # the hot path: a first success, 7 parameters, in order
-                row = c.execute(self.sql.CHECKPOINT_NEW_OK, (
-                    claim.execution_id, claim.owner, record.seq, record.kind, record.name,
-                    record.value, record.attempt)).fetchone()
-            else:
-                row = c.execute(self.sql.CHECKPOINT_NEW if fresh else self.sql.CHECKPOINT, {
-                    "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
-                    "kind": record.kind, "name": record.name, "ok": record.ok,
-                    "value": record.value, "error": _error_text(record.error),
-                    "attempt": record.attempt}).fetchone()
+            if fresh and record.ok and record.value is not None:  # the hot path
+                result = self._checkpoint_new_ok.execute(c, (
+                    claim.execution_id.encode(), str(claim.owner).encode(),
+                    str(record.seq).encode(), record.kind.encode(), record.name.encode(),
+                    record.value.encode(), str(record.attempt).encode()))
+                return result.ntuples > 0
+            row = c.execute(self.sql.CHECKPOINT_NEW if fresh else self.sql.CHECKPOINT, {
+                "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
+                "kind": record.kind, "name": record.name, "ok": record.ok,
+                "value": record.value, "error": _error_text(record.error),
+                "attempt": record.attempt}).fetchone()
         return row is not None
 
     def begin_attempt(self, claim: Claim, seq: int, name: str, attempt: int, timeout: float,
