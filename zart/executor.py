@@ -18,11 +18,12 @@ from typing import Any
 
 from . import serde
 from .commands import Capture, Parallel, Sleep, Step, WaitEvent
+from .completions import ChildCompletions
 from .context import ExecutionContext, bound
 from .errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
 from .interpreter import Broken, Interpreter, Outcome, Pending, Raised, Record, Returned
 from .retry import RetryPolicy
-from .store import ChildClaim, Claim, Connection, Store
+from .store import ChildClaim, ChildOutcome, Claim, Connection, Store
 from .workflow import StepFunction, get_workflow
 
 __all__ = ["Executor", "function_ref", "resolve_function"]
@@ -92,6 +93,7 @@ class Executor:
         self.max_lease_losses = max_lease_losses
         self.should_stop = should_stop
         self.on_suspend = on_suspend
+        self.completions = ChildCompletions(store)
 
     # -- executions -----------------------------------------------------------------------
 
@@ -392,13 +394,13 @@ class Executor:
         options = child.options
         retry = RetryPolicy.from_json(options.get("retry"))
         if child.lost_leases > self.max_lease_losses:
-            store.complete_child(child, False, None, _failure(child.name, "LeaseLost", (
+            self._complete_child(child, False, None, _failure(child.name, "LeaseLost", (
                 f"the step lost its worker {child.lost_leases} times"), child.attempt), conn)
             return
         try:
             fn = resolve_function(child.fn)
         except Exception as exc:
-            store.complete_child(child, False, None, serde.encode_error(exc), conn)
+            self._complete_child(child, False, None, serde.encode_error(exc), conn)
             return
         call = serde.loads(child.args_text)
         ctx = ExecutionContext(child.execution_id, child.workflow,
@@ -414,7 +416,7 @@ class Executor:
         if result.fenced or result.committed:
             return
         if result.ok:
-            store.complete_child(child, True, result.value_text, None, conn)
+            self._complete_child(child, True, result.value_text, None, conn)
             return
         error = result.error or {}
         delay = self._retry_delay(retry, child.attempt, error,
@@ -424,7 +426,16 @@ class Executor:
             self.on_suspend()
             return
         error["attempts"] = child.attempt
-        store.complete_child(child, False, None, error, conn)
+        self._complete_child(child, False, None, error, conn)
+
+    def _complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
+                        error: dict[str, Any] | None, conn: Connection) -> None:
+        """Record a child's outcome outside a transaction of its own (batched with its
+        siblings finishing at the same moment on this worker's other threads)."""
+        if not self.completions.complete(ChildOutcome(child, ok, value_text, error), conn):
+            log.info("parallel child %s of execution %s: no longer held by this worker "
+                     "(its lease passed to another); its outcome is dropped", child.name,
+                     child.execution_id)
 
 
 class _Guard:

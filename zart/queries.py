@@ -254,6 +254,34 @@ FROM done WHERE e.id = done.execution_id
 RETURNING 1""".replace("OPENS", "(e.open_children <= 1 AND e.status = 'waiting' "
                                 "AND e.waiting_for = '#parallel')")
 
+# Several children of one parent completed in one statement (group commit, see
+# zart.completions): the same lock, fence and barrier as COMPLETE_CHILD, the count decremented
+# by the number of children accepted; returns the positions accepted (NULL: none).
+COMPLETE_CHILDREN = """
+WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE),
+done AS (
+    UPDATE {s}.steps s
+    SET status = 'done', ok = c.ok, value = c.value, error = c.error,
+        finished_at = {s}.clock_now(), owner = NULL, lease_until = NULL
+    FROM parent, unnest(%(seqs)s::int[], %(owners)s::uuid[], %(oks)s::bool[],
+                        %(values)s::json[], %(errors)s::json[]) AS c(seq, owner, ok, value, error)
+    WHERE s.execution_id = parent.id AND s.seq = c.seq AND s.owner = c.owner
+      AND s.status = 'running' AND s.lease_until > {s}.clock_now()
+    RETURNING s.seq
+),
+counted AS (SELECT count(*)::int AS n, array_agg(seq) AS seqs FROM done),
+barrier AS (
+    UPDATE {s}.executions e
+    SET open_children = GREATEST(e.open_children - counted.n, 0),
+        status = CASE WHEN OPENS THEN 'pending' ELSE e.status END,
+        wake_at = CASE WHEN OPENS THEN {s}.clock_now() ELSE e.wake_at END,
+        waiting_for = CASE WHEN OPENS THEN NULL ELSE e.waiting_for END,
+        updated_at = {s}.clock_now()
+    FROM counted WHERE e.id = %(id)s AND counted.n > 0
+)
+SELECT seqs FROM counted""".replace("OPENS", "(e.open_children <= counted.n AND e.status = "
+                                    "'waiting' AND e.waiting_for = '#parallel')")
+
 RETRY_CHILD_LATER = """
 UPDATE {s}.steps
 SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NULL,

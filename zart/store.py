@@ -101,6 +101,16 @@ class ChildClaim:
 
 
 @dataclass(slots=True)
+class ChildOutcome:
+    """A parallel child's outcome, to record: a value (``ok``) or an error dict."""
+
+    child: ChildClaim
+    ok: bool
+    value_text: str | None
+    error: dict[str, Any] | None
+
+
+@dataclass(slots=True)
 class ExecutionRow:
     """What the client reads of an execution."""
 
@@ -553,6 +563,19 @@ class Store:
                 "id": child.execution_id, "seq": child.seq, "owner": child.owner, "ok": ok,
                 "value": value_text, "error": _error_text(error)}).fetchone()
         return row is not None
+
+    def complete_children(self, execution_id: str, outcomes: Sequence[ChildOutcome],
+                          conn: Connection) -> set[int]:
+        """Record several children's outcomes of one parent in one statement (and wake the
+        parent if they were its last open ones); the positions accepted (the others' claims no
+        longer hold them)."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.COMPLETE_CHILDREN, {
+                "id": execution_id, "seqs": [o.child.seq for o in outcomes],
+                "owners": [o.child.owner for o in outcomes], "oks": [o.ok for o in outcomes],
+                "values": [o.value_text for o in outcomes],
+                "errors": [_error_text(o.error) for o in outcomes]}).fetchone()
+        return set(row[0] or ()) if row is not None else set()
 
     def retry_child_later(self, child: ChildClaim, error: dict[str, Any], delay: float,
                           conn: Connection | None = None) -> bool:

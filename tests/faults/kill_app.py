@@ -140,6 +140,8 @@ def install_fault_points() -> None:
     _wrap(Store, "spawn_children", after=lambda *args: hang_at("after-spawn"))
     _wrap(Store, "complete_child",
           before=lambda child, *rest: hang_at(f"before-child-done:{child.name}"))
+    _wrap(Store, "complete_children", before=lambda execution_id, outcomes, *rest: [
+        hang_at(f"before-child-done:{o.child.name}") for o in outcomes])
     _wrap(Store, "suspend", after=lambda *args: hang_at("after-suspend"))
     _wrap(Store, "wait_for_event", after=lambda result, *args: hang_at(
         "after-suspend-event") if result is not None and result[0] == "waiting" else None)

@@ -1,0 +1,134 @@
+"""Group commit of parallel children's outcomes (zart.completions) on a real server: outcomes
+of one parent that arrive while another thread commits are recorded together, every thread
+gets its own answer, and the barrier opens exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+import zart
+from zart.completions import ChildCompletions
+from zart.executor import Executor
+from zart.store import ChildClaim, ChildOutcome
+
+from .conftest import wait_until
+
+Sql = Callable[..., list[tuple[Any, ...]]]
+CHILDREN = 6
+
+
+@zart.step("compl-child-{i}")
+def compl_child(i: int) -> int:
+    return i
+
+
+@zart.workflow("compl-wf")
+def compl_wf(data: Any) -> Any:
+    return (yield zart.parallel(*[compl_child(i) for i in range(CHILDREN)]))
+
+
+def _spawned(app: zart.Zart) -> tuple[zart.Handle, list[ChildClaim]]:
+    """A compl-wf execution suspended on its children, and the children claimed."""
+    handle = app.start(compl_wf, None)
+    [claim] = app.store.claim_executions(["compl-wf"], 1, 30)
+    with app.store.connection() as conn:
+        Executor(app.store).run_execution(claim, conn)
+    children = app.store.claim_children(["compl-wf"], CHILDREN, 30)
+    assert sorted(c.seq for c in children) == list(range(CHILDREN))
+    return handle, children
+
+
+def _gated(app: zart.Zart, monkeypatch: pytest.MonkeyPatch, completions: ChildCompletions,
+           waiting: int) -> list[int]:
+    """Make the first complete_children call wait until ``waiting`` more outcomes queue up
+    behind it; returns the list the batch sizes are recorded in."""
+    sizes: list[int] = []
+    original = app.store.complete_children
+
+    def complete_children(execution_id: str, outcomes: Any, conn: Any) -> set[int]:
+        if not sizes:
+            wait_until(lambda: len(completions._waiting.get(execution_id, [])) >= waiting,
+                       what="the other threads' outcomes to queue up")
+        sizes.append(len(outcomes))
+        return original(execution_id, outcomes, conn)
+
+    monkeypatch.setattr(app.store, "complete_children", complete_children)
+    return sizes
+
+
+def _complete_all(app: zart.Zart, completions: ChildCompletions,
+                  children: list[ChildClaim]) -> list[Any]:
+    answers: list[Any] = [None] * len(children)
+
+    def complete(i: int, child: ChildClaim) -> None:
+        # a connection of its own per thread, as each worker thread has
+        with psycopg.connect(app.store.dsn, autocommit=True) as conn:
+            try:
+                answers[i] = completions.complete(
+                    ChildOutcome(child, True, str(child.seq), None), conn)
+            except Exception as exc:  # the answer under test
+                answers[i] = exc
+
+    threads = [threading.Thread(target=complete, args=(i, c)) for i, c in enumerate(children)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers
+
+
+def test_outcomes_arriving_during_a_commit_are_recorded_together_and_open_the_barrier_once(
+        app: zart.Zart, sql: Sql, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    handle, children = _spawned(app)
+    completions = ChildCompletions(app.store)
+    sizes = _gated(app, monkeypatch, completions, CHILDREN - 1)
+    answers = _complete_all(app, completions, children)
+    assert answers == [True] * CHILDREN
+    assert sizes == [1, CHILDREN - 1]  # one committer, then everyone who queued behind it
+    assert sql(f'SELECT status, open_children FROM "{schema}".executions WHERE id = %s',
+               handle.id) == [("pending", 0)]
+    [claim] = app.store.claim_executions(["compl-wf"], 1, 30)
+    with app.store.connection() as conn:
+        Executor(app.store).run_execution(claim, conn)
+    assert handle.result(timeout=5) == list(range(CHILDREN))
+
+
+def test_a_refused_outcome_in_a_batch_is_answered_false_and_counts_nothing(
+        app: zart.Zart, sql: Sql, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    handle, children = _spawned(app)
+    stale = children[-1]
+    sql(f'UPDATE "{schema}".steps SET owner = gen_random_uuid() '  # taken over meanwhile
+        f"WHERE execution_id = %s AND seq = %s", handle.id, stale.seq)
+    completions = ChildCompletions(app.store)
+    _gated(app, monkeypatch, completions, CHILDREN - 1)
+    answers = _complete_all(app, completions, children)
+    assert answers == [True] * (CHILDREN - 1) + [False]
+    assert sql(f'SELECT status, waiting_for, open_children FROM "{schema}".executions '
+               f"WHERE id = %s", handle.id) == [("waiting", "#parallel", 1)]
+
+
+def test_a_database_fault_reaches_every_thread_whose_outcome_was_in_the_failed_batch(
+        app: zart.Zart, sql: Sql, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    handle, children = _spawned(app)
+    completions = ChildCompletions(app.store)
+    sizes: list[int] = []
+
+    def failing(execution_id: str, outcomes: Any, conn: Any) -> set[int]:
+        if not sizes:
+            wait_until(lambda: len(completions._waiting.get(execution_id, [])) >= CHILDREN - 1,
+                       what="the other threads' outcomes to queue up")
+        sizes.append(len(outcomes))
+        raise zart.DatabaseUnavailable("database unavailable: the test's fault")
+
+    monkeypatch.setattr(app.store, "complete_children", failing)
+    answers = _complete_all(app, completions, children)
+    assert sizes == [1, CHILDREN - 1]
+    assert all(isinstance(a, zart.DatabaseUnavailable) for a in answers), answers
+    assert completions._waiting == {} and completions._committing == set()
+    assert sql(f'SELECT count(*) FROM "{schema}".steps WHERE execution_id = %s '
+               f"AND status = 'done'", handle.id) == [(0,)]
