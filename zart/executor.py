@@ -88,12 +88,16 @@ class Executor:
 
     def __init__(self, store: Store, *, max_lease_losses: int = 10,
                  should_stop: Callable[[], bool] = lambda: False,
-                 on_suspend: Callable[[], None] = lambda: None) -> None:
+                 on_suspend: Callable[[], None] = lambda: None, lease: float = 30.0,
+                 claim_siblings: bool = False) -> None:
         self.store = store
+        # A worker's executor claims, with each child's outcome, a sibling for the same thread
+        # (the worker then runs it); an executor driven by hand claims nothing it would strand.
+        self.claim_siblings = claim_siblings
         self.max_lease_losses = max_lease_losses
         self.should_stop = should_stop
         self.on_suspend = on_suspend
-        self.completions = ChildCompletions(store)
+        self.completions = ChildCompletions(store, lease)
 
     # -- executions -----------------------------------------------------------------------
 
@@ -388,20 +392,23 @@ class Executor:
 
     # -- parallel children ----------------------------------------------------------------
 
-    def run_child(self, child: ChildClaim, conn: Connection) -> None:
-        """Run one attempt of a parallel child and record its outcome (or its retry)."""
+    def run_child(self, child: ChildClaim, conn: Connection) -> ChildClaim | None:
+        """Run one attempt of a parallel child and record its outcome (or its retry).
+
+        Returns a sibling claimed in the same commit as the outcome, for this thread to run
+        next (None: none was due, or the worker is stopping).
+        """
         store = self.store
         options = child.options
         retry = RetryPolicy.from_json(options.get("retry"))
         if child.lost_leases > self.max_lease_losses:
-            self._complete_child(child, False, None, _failure(child.name, "LeaseLost", (
-                f"the step lost its worker {child.lost_leases} times"), child.attempt), conn)
-            return
+            return self._complete_child(child, False, None, _failure(
+                child.name, "LeaseLost", f"the step lost its worker {child.lost_leases} times",
+                child.attempt), conn)
         try:
             fn = resolve_function(child.fn)
         except Exception as exc:
-            self._complete_child(child, False, None, serde.encode_error(exc), conn)
-            return
+            return self._complete_child(child, False, None, serde.encode_error(exc), conn)
         call = serde.loads(child.args_text)
         ctx = ExecutionContext(child.execution_id, child.workflow,
                                serde.loads(child.input_text), child.attempt,
@@ -414,28 +421,32 @@ class Executor:
                                bool(options.get("transactional")), conn, commit,
                                float(options.get("timeout") or 0.0))
         if result.fenced or result.committed:
-            return
+            return None
         if result.ok:
-            self._complete_child(child, True, result.value_text, None, conn)
-            return
+            return self._complete_child(child, True, result.value_text, None, conn)
         error = result.error or {}
         delay = self._retry_delay(retry, child.attempt, error,
                                   str(options.get("timeout_scope", "global")))
         if delay is not None:
             store.retry_child_later(child, error, delay, conn)
             self.on_suspend()
-            return
+            return None
         error["attempts"] = child.attempt
-        self._complete_child(child, False, None, error, conn)
+        return self._complete_child(child, False, None, error, conn)
 
     def _complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
-                        error: dict[str, Any] | None, conn: Connection) -> None:
+                        error: dict[str, Any] | None, conn: Connection) -> ChildClaim | None:
         """Record a child's outcome outside a transaction of its own (batched with its
-        siblings finishing at the same moment on this worker's other threads)."""
-        if not self.completions.complete(ChildOutcome(child, ok, value_text, error), conn):
+        siblings finishing at the same moment on this worker's other threads); a sibling
+        claimed to run next, if any."""
+        claim_next = self.claim_siblings and not self.should_stop()
+        accepted, following = self.completions.complete(
+            ChildOutcome(child, ok, value_text, error), conn, claim_next=claim_next)
+        if not accepted:
             log.info("parallel child %s of execution %s: no longer held by this worker "
                      "(its lease passed to another); its outcome is dropped", child.name,
                      child.execution_id)
+        return following
 
 
 class _Guard:

@@ -58,17 +58,9 @@ RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e
           EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
           EXISTS (SELECT 1 FROM {s}.steps h WHERE h.execution_id = e.id)"""
 
-CLAIM_CHILDREN = """
-WITH due AS (
-    SELECT s.execution_id, s.seq FROM {s}.steps s
-    JOIN {s}.executions e ON e.id = s.execution_id
-    WHERE s.child AND e.workflow = ANY(%(workflows)s) AND e.status NOT IN """ + TERMINAL + """
-      AND ((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
-           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))
-    LIMIT %(limit)s
-    FOR UPDATE OF s SKIP LOCKED
-)
-UPDATE {s}.steps s
+# What claiming a child sets, and what a claim returns: shared by the dispatcher's claim and
+# the claim of a parent's next children that rides on a completion (COMPLETE_CHILDREN).
+_CHILD_CLAIM_SET = """
 SET status = 'running', owner = gen_random_uuid(),
     lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
     attempt = s.attempt + CASE WHEN s.status = 'pending' THEN 1 ELSE 0 END,
@@ -76,12 +68,27 @@ SET status = 'running', owner = gen_random_uuid(),
     deadline = CASE
         WHEN s.options->>'timeout' IS NULL THEN NULL
         WHEN s.options->>'timeout_scope' = 'global' AND s.deadline IS NOT NULL THEN s.deadline
-        ELSE {s}.clock_now() + make_interval(secs => (s.options->>'timeout')::float8) END
-FROM due, {s}.executions e
-WHERE s.execution_id = due.execution_id AND s.seq = due.seq AND e.id = s.execution_id
+        ELSE {s}.clock_now() + make_interval(secs => (s.options->>'timeout')::float8) END"""
+_CHILD_CLAIM_RETURNING = """
 RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
           s.owner, s.lost_leases, e.workflow, e.input::text,
           EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
+_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
+           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
+
+CLAIM_CHILDREN = """
+WITH due AS (
+    SELECT s.execution_id, s.seq FROM {s}.steps s
+    JOIN {s}.executions e ON e.id = s.execution_id
+    WHERE s.child AND e.workflow = ANY(%(workflows)s) AND e.status NOT IN """ + TERMINAL + """
+      AND """ + _CHILD_DUE + """
+    LIMIT %(limit)s
+    FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE {s}.steps s""" + _CHILD_CLAIM_SET + """
+FROM due, {s}.executions e
+WHERE s.execution_id = due.execution_id AND s.seq = due.seq AND e.id = s.execution_id""" + \
+    _CHILD_CLAIM_RETURNING
 
 LOAD_HISTORY = """
 SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline
@@ -256,8 +263,11 @@ RETURNING 1""".replace("OPENS", "(e.open_children <= 1 AND e.status = 'waiting' 
 
 # Several children of one parent completed in one statement (group commit, see
 # zart.completions): the same lock, fence and barrier as COMPLETE_CHILD, the count decremented
-# by the number of children accepted; returns the positions accepted (NULL: none).
-COMPLETE_CHILDREN = """
+# by the number of children accepted. It also claims up to %(claim)s more of the parent's due
+# children for the threads that just finished (one commit instead of a dispatcher's claim
+# round each). Rows: the positions accepted (NULL: none), with one claimed child per row (or
+# NULLs when none was claimed).
+COMPLETE_CHILDREN = ("""
 WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE),
 done AS (
     UPDATE {s}.steps s
@@ -278,9 +288,24 @@ barrier AS (
         waiting_for = CASE WHEN OPENS THEN NULL ELSE e.waiting_for END,
         updated_at = {s}.clock_now()
     FROM counted WHERE e.id = %(id)s AND counted.n > 0
+),
+next AS (
+    SELECT s.execution_id, s.seq FROM {s}.steps s
+    JOIN {s}.executions e ON e.id = s.execution_id
+    WHERE s.execution_id = %(id)s AND s.child AND e.status NOT IN """ + TERMINAL + """
+      AND """ + _CHILD_DUE + """
+    LIMIT %(claim)s
+    FOR UPDATE OF s SKIP LOCKED
+),
+claimed AS (
+    UPDATE {s}.steps s""" + _CHILD_CLAIM_SET + """
+    FROM next, {s}.executions e
+    WHERE s.execution_id = next.execution_id AND s.seq = next.seq AND e.id = s.execution_id
+    """ + _CHILD_CLAIM_RETURNING.strip() + """
 )
-SELECT seqs FROM counted""".replace("OPENS", "(e.open_children <= counted.n AND e.status = "
-                                    "'waiting' AND e.waiting_for = '#parallel')")
+SELECT counted.seqs, claimed.* FROM counted LEFT JOIN claimed ON true""").replace(
+    "OPENS", "(e.open_children <= counted.n AND e.status = 'waiting' "
+             "AND e.waiting_for = '#parallel')")
 
 RETRY_CHILD_LATER = """
 UPDATE {s}.steps

@@ -194,6 +194,12 @@ def translate_errors() -> _TranslateErrors:
     return _TRANSLATE_ERRORS
 
 
+def _child_claim(r: Sequence[Any]) -> ChildClaim:
+    """A claimed child from a row shaped like ``queries._CHILD_CLAIM_RETURNING``."""
+    return ChildClaim(r[0], r[1], r[2], r[3], r[4], serde.loads(r[5]) or {}, r[6], r[7], r[8],
+                      r[9], r[10], r[11])
+
+
 class Store:
     """PostgreSQL access for one zart schema."""
 
@@ -355,8 +361,7 @@ class Store:
         with self.connection(conn) as c:
             rows = c.execute(self.sql.CLAIM_CHILDREN, {
                 "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
-        return [ChildClaim(r[0], r[1], r[2], r[3], r[4], serde.loads(r[5]) or {}, r[6], r[7],
-                           r[8], r[9], r[10], r[11]) for r in rows]
+        return [_child_claim(r) for r in rows]
 
     def next_due(self, workflows: Sequence[str], conn: Connection | None = None) -> float | None:
         """Seconds until the next sleep, retry, timeout or lease expiry falls due (None: none)."""
@@ -565,17 +570,21 @@ class Store:
         return row is not None
 
     def complete_children(self, execution_id: str, outcomes: Sequence[ChildOutcome],
-                          conn: Connection) -> set[int]:
+                          conn: Connection, *, claim: int = 0,
+                          lease: float = 30.0) -> tuple[set[int], list[ChildClaim]]:
         """Record several children's outcomes of one parent in one statement (and wake the
-        parent if they were its last open ones); the positions accepted (the others' claims no
-        longer hold them)."""
+        parent if they were its last open ones), claiming up to ``claim`` more of its due
+        children in the same commit. Returns the positions accepted (the others' claims no
+        longer hold them) and the children claimed."""
         with self.connection(conn) as c:
-            row = c.execute(self.sql.COMPLETE_CHILDREN, {
+            rows = c.execute(self.sql.COMPLETE_CHILDREN, {
                 "id": execution_id, "seqs": [o.child.seq for o in outcomes],
                 "owners": [o.child.owner for o in outcomes], "oks": [o.ok for o in outcomes],
                 "values": [o.value_text for o in outcomes],
-                "errors": [_error_text(o.error) for o in outcomes]}).fetchone()
-        return set(row[0] or ()) if row is not None else set()
+                "errors": [_error_text(o.error) for o in outcomes], "claim": claim,
+                "lease": lease}).fetchall()
+        accepted = set(rows[0][0] or ()) if rows else set()
+        return accepted, [_child_claim(r[1:]) for r in rows if r[1] is not None]
 
     def retry_child_later(self, child: ChildClaim, error: dict[str, Any], delay: float,
                           conn: Connection | None = None) -> bool:

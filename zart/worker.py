@@ -68,7 +68,8 @@ class Worker:
         self.workflows = names
         self.store = Store(dsn, schema, min_size=1, max_size=threads + 3, name=self.name)
         self.executor = Executor(self.store, max_lease_losses=max_lease_losses,
-                                 should_stop=self._stop_flag, on_suspend=self._poke)
+                                 should_stop=self._stop_flag, on_suspend=self._poke,
+                                 lease=self.lease, claim_siblings=True)
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._held: dict[uuid.UUID, Claim | ChildClaim] = {}
@@ -238,31 +239,42 @@ class Worker:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            item: _Item = self._queue.get()
             if item is None:
                 return
             if self._stopping.is_set():
                 self._queue.put(item)  # released by stop()
                 return
-            try:
-                with self.store.connection() as conn:
-                    if isinstance(item, Claim):
-                        self.executor.run_execution(item, conn)
-                    else:
-                        self.executor.run_child(item, conn)
-            except DatabaseUnavailable as exc:
-                # Infrastructure, not the workflow's fault: never fail the execution for it.
-                # Hand it back if the database is reachable again, else its lease expires.
-                log.warning("%s: %s; handing %s back", self.name, exc, _describe(item))
-                self.store.purge_broken()
-                self._hand_back(item)
-            except Exception:
-                # A bug, not a fault of the infrastructure: do not hand it back for an instant
-                # retry (a hot loop). Its lease expires, another claim tries again, and
-                # repeated losses end the execution as failed (max_lease_losses).
-                log.exception("%s: unexpected error running %s", self.name, _describe(item))
-            finally:
-                self._done(item)
+            while item is not None:  # a child's completion may bring a sibling to run next
+                item = self._run(item)
+
+    def _run(self, item: Claim | ChildClaim) -> ChildClaim | None:
+        """Run one claimed item; a sibling child claimed with its outcome, to run next."""
+        following: ChildClaim | None = None
+        try:
+            with self.store.connection() as conn:
+                if isinstance(item, Claim):
+                    self.executor.run_execution(item, conn)
+                else:
+                    following = self.executor.run_child(item, conn)
+        except DatabaseUnavailable as exc:
+            # Infrastructure, not the workflow's fault: never fail the execution for it.
+            # Hand it back if the database is reachable again, else its lease expires.
+            log.warning("%s: %s; handing %s back", self.name, exc, _describe(item))
+            self.store.purge_broken()
+            self._hand_back(item)
+        except Exception:
+            # A bug, not a fault of the infrastructure: do not hand it back for an instant
+            # retry (a hot loop). Its lease expires, another claim tries again, and
+            # repeated losses end the execution as failed (max_lease_losses).
+            log.exception("%s: unexpected error running %s", self.name, _describe(item))
+        finally:
+            self._done(item, following)
+        if following is not None and self._stopping.is_set():
+            self._hand_back(following)  # claimed as the stop began: not ours to start
+            self._done(following, None)
+            return None
+        return following
 
     def _hand_back(self, item: Claim | ChildClaim) -> None:
         """Make unfinished work claimable again now; if the database is unreachable, its
@@ -275,10 +287,15 @@ class Worker:
         except DatabaseUnavailable:
             pass
 
-    def _done(self, item: Claim | ChildClaim) -> None:
+    def _done(self, item: Claim | ChildClaim, following: ChildClaim | None = None) -> None:
+        """``item`` is finished; its thread goes on with ``following`` (still busy, its lease
+        renewed from now on) or is idle again."""
         with self._lock:
-            self._busy -= 1
             self._held.pop(item.owner, None)
+            if following is not None:
+                self._held[following.owner] = following
+                return
+            self._busy -= 1
         self._wake.set()
 
     # -- listener and heartbeat -------------------------------------------------------------

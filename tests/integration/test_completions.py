@@ -50,12 +50,13 @@ def _gated(app: zart.Zart, monkeypatch: pytest.MonkeyPatch, completions: ChildCo
     sizes: list[int] = []
     original = app.store.complete_children
 
-    def complete_children(execution_id: str, outcomes: Any, conn: Any) -> set[int]:
+    def complete_children(execution_id: str, outcomes: Any, conn: Any,
+                          **options: Any) -> Any:
         if not sizes:
             wait_until(lambda: len(completions._waiting.get(execution_id, [])) >= waiting,
                        what="the other threads' outcomes to queue up")
         sizes.append(len(outcomes))
-        return original(execution_id, outcomes, conn)
+        return original(execution_id, outcomes, conn, **options)
 
     monkeypatch.setattr(app.store, "complete_children", complete_children)
     return sizes
@@ -69,8 +70,10 @@ def _complete_all(app: zart.Zart, completions: ChildCompletions,
         # a connection of its own per thread, as each worker thread has
         with psycopg.connect(app.store.dsn, autocommit=True) as conn:
             try:
-                answers[i] = completions.complete(
+                accepted, following = completions.complete(
                     ChildOutcome(child, True, str(child.seq), None), conn)
+                assert following is None  # nothing asked for
+                answers[i] = accepted
             except Exception as exc:  # the answer under test
                 answers[i] = exc
 
@@ -118,7 +121,7 @@ def test_a_database_fault_reaches_every_thread_whose_outcome_was_in_the_failed_b
     completions = ChildCompletions(app.store)
     sizes: list[int] = []
 
-    def failing(execution_id: str, outcomes: Any, conn: Any) -> set[int]:
+    def failing(execution_id: str, outcomes: Any, conn: Any, **options: Any) -> Any:
         if not sizes:
             wait_until(lambda: len(completions._waiting.get(execution_id, [])) >= CHILDREN - 1,
                        what="the other threads' outcomes to queue up")
@@ -132,3 +135,72 @@ def test_a_database_fault_reaches_every_thread_whose_outcome_was_in_the_failed_b
     assert completions._waiting == {} and completions._committing == set()
     assert sql(f'SELECT count(*) FROM "{schema}".steps WHERE execution_id = %s '
                f"AND status = 'done'", handle.id) == [(0,)]
+
+
+def test_a_completion_claims_due_siblings_in_the_same_commit_and_none_of_a_cancelled_parent(
+        app: zart.Zart, sql: Sql, schema: str) -> None:
+    handle, children = _spawned(app)
+    first, rest = children[0], children[1:]
+    for child in rest:  # hand the others back: due again, claimable
+        app.store.release_child(child)
+    with psycopg.connect(app.store.dsn, autocommit=True) as conn:
+        accepted, claimed = app.store.complete_children(
+            handle.id, [ChildOutcome(first, True, "0", None)], conn, claim=2, lease=30)
+        assert accepted == {first.seq}
+        assert len(claimed) == 2 and {c.seq for c in claimed} <= {c.seq for c in rest}
+        assert all(c.execution_id == handle.id and c.workflow == "compl-wf" for c in claimed)
+        rows = dict(sql(f'SELECT seq, owner FROM "{schema}".steps WHERE execution_id = %s '
+                        f"AND status = 'running'", handle.id))
+        assert rows == {c.seq: c.owner for c in claimed}  # running under the new claims
+        app.cancel(handle.id)
+        accepted, claimed = app.store.complete_children(
+            handle.id, [ChildOutcome(claimed[0], True, "1", None)], conn, claim=3, lease=30)
+        assert claimed == []  # nothing more is started for a cancelled parent
+
+
+def test_a_worker_runs_the_children_of_a_parallel_mostly_on_siblings_claimed_with_completions(
+        app: zart.Zart, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = app.worker(threads=2, lease=30, poll_interval=0.5, workflows=["compl-wide"])
+    rounds: list[int] = []
+    original = worker.store.claim_children
+
+    def claim_children(*args: Any, **kwargs: Any) -> list[ChildClaim]:
+        claimed = original(*args, **kwargs)
+        if claimed:
+            rounds.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(worker.store, "claim_children", claim_children)
+    with worker:
+        handle = app.start(compl_wide, None)
+        assert handle.result(timeout=30) == list(range(WIDE))
+    # Without siblings claimed by completions, every child would come from a dispatcher claim
+    # round (one or two at a time on two threads). With them, only the first few do.
+    assert sum(rounds) <= 4, rounds
+
+
+WIDE = 30
+
+
+@zart.step("compl-wide-child-{i}")
+def compl_wide_child(i: int) -> int:
+    return i
+
+
+@zart.workflow("compl-wide")
+def compl_wide(data: Any) -> Any:
+    return (yield zart.parallel(*[compl_wide_child(i) for i in range(WIDE)]))
+
+
+def test_an_executor_driven_by_hand_or_stopping_claims_no_sibling(
+        app: zart.Zart, sql: Sql, schema: str) -> None:
+    handle, children = _spawned(app)
+    for child in children[2:]:
+        app.store.release_child(child)
+    by_hand = Executor(app.store)  # claim_siblings off: nobody would run what it claimed
+    stopping = Executor(app.store, claim_siblings=True, should_stop=lambda: True)
+    with app.store.connection() as conn:
+        assert by_hand.run_child(children[0], conn) is None
+        assert stopping.run_child(children[1], conn) is None
+    assert sql(f'SELECT count(*) FROM "{schema}".steps WHERE execution_id = %s '
+               f"AND status = 'running'", handle.id) == [(0,)]
