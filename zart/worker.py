@@ -35,6 +35,20 @@ _RECHECK_LOCKED = 0.1
 """Seconds before looking again at due work that another worker holds locked."""
 
 
+def idle_wait(poll_interval: float, due: float | None) -> float:
+    """How long an idle dispatcher waits before its next claim round, given ``due``: seconds
+    until the next known due work (negative or zero: already due), None if none is known.
+
+    Due in the future, however soon: exactly that long (a sleep due in half a millisecond must
+    not wait out the recheck), at least half a millisecond. Already due but not claimed:
+    another worker holds it locked (mid-claim or mid-checkpoint), so look again a little later
+    rather than spin. Never longer than the poll interval (the fallback to NOTIFY).
+    """
+    if due is None:
+        return poll_interval
+    return min(poll_interval, max(due, 0.0005) if due > 0 else _RECHECK_LOCKED)
+
+
 class Worker:
     """Worker threads that run the workflows registered in this process.
 
@@ -182,12 +196,8 @@ class Worker:
                 backoff = 0.05
                 if full:
                     continue
-                wait = self.poll_interval
                 due = self.store.next_due(self.workflows) if self._idle() else None
-                if due is not None:
-                    # Already due but not claimed: another worker holds it locked (mid-claim
-                    # or mid-checkpoint). Look again soon, without spinning.
-                    wait = min(wait, due if due > 0.001 else _RECHECK_LOCKED)
+                wait = idle_wait(self.poll_interval, due)
             except DatabaseUnavailable as exc:
                 log.warning("%s: %s; retrying in %.2fs", self.name, exc, backoff)
                 self.store.purge_broken()

@@ -1,0 +1,28 @@
+"""How long an idle worker's dispatcher waits between claim rounds (zart.worker.idle_wait)."""
+
+from __future__ import annotations
+
+import pytest
+
+from zart.worker import _RECHECK_LOCKED, idle_wait
+
+
+@pytest.mark.parametrize(
+    ("due", "expected"),
+    [(None, 5.0), (30.0, 5.0), (0.25, 0.25), (0.0009, 0.0009), (0.00001, 0.0005)],
+    ids=["nothing-known", "beyond-the-poll", "soon", "under-a-millisecond", "floor"],
+)
+def test_work_due_in_the_future_is_waited_for_exactly_however_soon(
+        due: float | None, expected: float) -> None:
+    assert idle_wait(5.0, due) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("due", [0.0, -0.001, -30.0])
+def test_work_already_due_but_unclaimed_is_looked_at_again_after_the_recheck_not_at_once(
+        due: float) -> None:
+    assert idle_wait(5.0, due) == _RECHECK_LOCKED > 0.01  # held locked elsewhere: no spin
+
+
+def test_the_poll_interval_bounds_every_wait() -> None:
+    assert idle_wait(0.01, 30.0) == 0.01
+    assert idle_wait(0.01, -1.0) == 0.01
