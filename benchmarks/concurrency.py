@@ -5,7 +5,10 @@ For each configuration a batch of executions of ``bench-steps`` (four per thread
 steps each for the batch to total the target) is inserted *gated* (due at 'infinity'), the
 worker is started and warmed up (its pool grown) on a small gated batch of its own, and the
 measured batch is released in one UPDATE (which NOTIFYs the workers). The clock runs from that
-release to the last completion NOTIFY; steps/s = steps in the batch / elapsed.
+release to the last completion NOTIFY; steps/s = steps in the batch / elapsed. Each round of
+zart is followed by a round of the limit, three rounds each in the quick run, and the medians
+are compared: on a virtual machine the disk's flush time drifts by tens of percent within a
+minute, and measuring one after the other once made the ratio swing with it.
 
 Limit: the same number of connections, each doing autocommit INSERTs of the same payload into
 a plain table, for a fixed time (threads of this process; for the two processes, two
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,13 +170,15 @@ def run(bench: Bench) -> None:
     report = bench.report(NAME, TITLE)
     thread_counts: list[int] = bench.pick([1, 4], [1, 2, 4, 8, 16], [1, 2, 4, 8, 16])
     processes, proc_threads = 2, bench.pick(2, 4, 4)
-    target: int = bench.pick(200, 2000, 10_000)
-    seconds: float = bench.pick(0.3, 1.5, 4.0)
+    target: int = bench.pick(200, 3000, 10_000)
+    seconds: float = bench.pick(0.3, 1.0, 4.0)
+    rounds: int = bench.pick(1, 3, 3)
     app = bench.reset()
     create_limit_table(bench)
     table = report.table(
-        f"steps/s, ~{target} no-op steps per configuration; limit: as many connections doing "
-        f"autocommit INSERTs for {seconds}s",
+        f"steps/s, ~{target} no-op steps per configuration and round; limit: as many "
+        f"connections doing autocommit INSERTs for {seconds}s after each round; medians of "
+        f"{rounds} alternating round(s)",
         ["workers", "conns", "zart steps/s", "per step", "limit INSERTs/s", "ratio",
          "% of limit", "zart scaling"])
     rows: list[dict[str, Any]] = []
@@ -185,35 +191,53 @@ def run(bench: Bench) -> None:
                 steps = max(5, target // batch)
                 conn.execute(bench.sql(f"TRUNCATE {{s}}.executions, {{s}}.steps, {{s}}.events, "
                                        f"{{s}}.{LIMIT_TABLE}"))
-                warm, measured = f"w{index}-", f"m{index}-"
+                warm = f"w{index}-"
                 insert_gated(bench, conn, warm, 2 * conns, 3)
-                insert_gated(bench, conn, measured, batch, steps)
                 timeout = max(120.0, batch * steps * 0.02)
+                elapsed_rounds: list[float] = []
+                limit_rounds: list[float] = []
+
+                def measure(limit_of: Any, index: int = index, batch: int = batch,
+                            steps: int = steps, timeout: float = timeout,
+                            elapsed_rounds: list[float] = elapsed_rounds,
+                            limit_rounds: list[float] = limit_rounds) -> None:
+                    # zart and its limit alternate, round after round, so that a slow patch
+                    # of the disk or the machine weighs on both alike; medians are reported.
+                    for r in range(rounds):
+                        measured = f"m{index}-{r}-"
+                        insert_gated(bench, conn, measured, batch, steps)
+                        elapsed_rounds.append(
+                            release_and_wait(bench, conn, measured, batch, timeout))
+                        limit_rounds.append(limit_of())
+
                 if nproc == 1:
                     worker = app.worker(threads=threads, poll_interval=60).start()
                     try:
                         release_and_wait(bench, conn, warm, 2 * conns, timeout)
-                        elapsed = release_and_wait(bench, conn, measured, batch, timeout)
+                        measure(lambda conns=conns: insert_rate(bench, conns, seconds))
                     finally:
                         worker.stop()
-                    limit = insert_rate(bench, conns, seconds)
                     label = f"{threads} thread{'s' if threads > 1 else ''}"
                 else:
                     procs = Procs(bench, nproc, "worker", str(threads))
                     try:
                         procs.expect("ready")
                         release_and_wait(bench, conn, warm, 2 * conns, timeout)
-                        elapsed = release_and_wait(bench, conn, measured, batch, timeout)
+                        measure(lambda nproc=nproc, threads=threads: _limit_procs(
+                            bench, nproc, threads, seconds))
                     finally:
                         procs.stop()
-                    limit = _limit_procs(bench, nproc, threads, seconds)
                     label = f"{nproc} processes x {threads}"
+                elapsed = statistics.median(elapsed_rounds)
+                limit = statistics.median(limit_rounds)
                 rate = batch * steps / elapsed
                 ratio = safe_div(limit, rate)
                 rows.append({"label": label, "processes": nproc, "threads": threads,
                              "connections": conns, "executions": batch, "steps_each": steps,
                              "elapsed_s": elapsed, "steps_per_s": rate,
-                             "limit_inserts_per_s": limit, "ratio": ratio})
+                             "limit_inserts_per_s": limit, "ratio": ratio,
+                             "rounds_steps_per_s": [batch * steps / e for e in elapsed_rounds],
+                             "rounds_limit_inserts_per_s": limit_rounds})
                 scaling = rate / rows[0]["steps_per_s"]
                 table.add(label, conns, fmt_rate(rate), fmt_time(1 / rate), fmt_rate(limit),
                           fmt_ratio(ratio), f"{100 * rate / limit:.0f}%", f"{scaling:.2f}x")
@@ -227,7 +251,8 @@ def run(bench: Bench) -> None:
                        "each execution also costs a claim and a completion transaction, "
                        "counted in zart's time but not in its steps")
     report.show(table)
-    report.data = {"configurations": rows, "target_steps": target, "limit_seconds": seconds}
+    report.data = {"configurations": rows, "target_steps": target, "limit_seconds": seconds,
+                   "rounds": rounds}
 
     def plot(fig: Any) -> None:
         left, right = fig.subplots(1, 2)
