@@ -9,6 +9,7 @@ heartbeat thread renews the leases of everything held, in one statement per tabl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -87,6 +88,10 @@ class Worker:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._held: dict[uuid.UUID, Claim | ChildClaim] = {}
+        # Work a thread gave up on because the database was unreachable even for the hand-back
+        # (an outage longer than the pool's timeout): returned as soon as it answers again, so
+        # the outage costs neither a lease's wait nor a counted lost lease.
+        self._unreturned: list[Claim | ChildClaim] = []
         self._lock = threading.Lock()
         self._busy = 0
         self._started = False
@@ -136,6 +141,8 @@ class Worker:
         for thread in self._workers:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._release_unstarted()
+        with contextlib.suppress(DatabaseUnavailable):  # still down: the leases run out
+            self._return_unreturned()
         self._threads_done.set()
         for thread in self._threads:
             if thread not in self._workers:
@@ -192,6 +199,7 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
+                self._return_unreturned()
                 full = self._claim_round()
                 backoff = 0.05
                 if full:
@@ -287,15 +295,36 @@ class Worker:
         return following
 
     def _hand_back(self, item: Claim | ChildClaim) -> None:
-        """Make unfinished work claimable again now; if the database is unreachable, its
-        lease expires and another worker takes it over."""
+        """Make unfinished work claimable again now; if the database is unreachable, keep it
+        for the dispatcher to return once it answers (its lease, meanwhile, runs out as usual,
+        and another worker may take it over: the return then changes nothing)."""
         try:
-            if isinstance(item, Claim):
-                self.store.release(item)
-            else:
-                self.store.release_child(item)
+            self._release(item)
         except DatabaseUnavailable:
-            pass
+            log.info("%s: cannot hand %s back yet; will once the database answers", self.name,
+                     _describe(item))
+            with self._lock:
+                self._unreturned.append(item)
+
+    def _release(self, item: Claim | ChildClaim) -> None:
+        if isinstance(item, Claim):
+            self.store.release(item)
+        else:
+            self.store.release_child(item)
+
+    def _return_unreturned(self) -> None:
+        """Hand back what could not be handed back during an outage (DatabaseUnavailable
+        propagates, with what is left kept for the next round)."""
+        with self._lock:
+            pending, self._unreturned = self._unreturned, []
+        try:
+            while pending:
+                self._release(pending[0])
+                pending.pop(0)
+        finally:
+            if pending:
+                with self._lock:
+                    self._unreturned[:0] = pending
 
     def _done(self, item: Claim | ChildClaim, following: ChildClaim | None = None) -> None:
         """``item`` is finished; its thread goes on with ``following`` (still busy, its lease

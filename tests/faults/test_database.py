@@ -807,3 +807,53 @@ def test_one_loss_of_every_connection_costs_an_idle_worker_at_most_one_failed_ro
     print(f"\n{len(killed)} connections terminated ({pooled} idle in the pool): "
           f"{len(failures)} failed attempts before the worker worked again")
     assert len(failures) <= 1, failures
+
+
+def test_work_a_worker_could_not_hand_back_during_a_long_outage_is_returned_once_it_is_back(
+        restartable: Restartable, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker (lease 60 s) is inside a transactional step when the server stops; the step
+    finishes, its commit fails, and the hand-back fails too, because the outage outlasts the
+    pool's timeout (1 s here instead of 30 s, so that the test is quick). The server starts
+    again.
+
+    Must hold: the worker returns the execution as soon as the server answers, so it completes
+    long before its 60 s lease would have run out, no lease is counted lost, and the ledger
+    write of the rolled-back attempt is not there twice.
+    """
+    target = restartable
+    STATE.reset(target.schema)
+    worker = zart.Worker(target.dsn, target.schema, threads=2, lease=60, poll_interval=0.5,
+                         workflows=["dbc-flow"])
+    monkeypatch.setattr(worker.store.pool, "timeout", 1.0)
+    worker.start()
+    try:
+        handle = retry_db(lambda: target.app.start(dbc_flow, {"n": 7, "gate": True}))
+        wait_until(lambda: STATE.txn_pids.get(handle.id), what="the transactional step open")
+        stop_embedded(target.data_dir)
+        try:
+            STATE.gate.set()  # the step returns; its commit and then its hand-back fail
+            wait_until(lambda: worker._unreturned, timeout=30,
+                       what="the hand-back to fail while the server is down")
+        finally:
+            assert embedded_dsn(target.data_dir) == target.dsn
+        CHECKED["restarts survived (stop, start)"] += 1
+        back = time.monotonic()
+
+        def finished() -> tuple[str, int] | None:
+            [(status, lost)] = target.rows(
+                "SELECT status, lost_leases FROM {s}.executions WHERE id = %s", handle.id)
+            return (str(status), int(lost)) if status in ("completed", "failed") else None
+
+        # Without the return, the execution would wait out its 60 s lease.
+        assert wait_until(finished, timeout=40, interval=0.1,
+                          what="the execution to complete") == ("completed", 0)
+        assert time.monotonic() - back < 40
+        assert worker._unreturned == []
+    finally:
+        STATE.gate.set()
+        worker.stop(timeout=15)
+    assert retry_db(lambda: handle.result(timeout=10)) == flow_result(7)
+    assert target.rows("SELECT count(*), sum(amount) FROM {s}.ledger WHERE execution_id = %s",
+                       handle.id) == [(1, 107)]
+    assert STATE.runs[(handle.id, "book")] == 2  # the rolled-back attempt ran again
+    CHECKED["executions checked"] += 1
