@@ -10,6 +10,9 @@ The statement is prepared once per connection, under a name derived from its tex
 the connection as psycopg knows it: inside the caller's transaction if one is open (a
 transactional step), holding the connection's lock, with errors raised as psycopg's own
 exceptions (so :func:`zart.store.translate_errors` treats them like any other).
+
+Part of the store layer: only :mod:`zart.store` uses it, and it holds no SQL of its own (the
+text comes from :mod:`zart.queries`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ One dispatcher thread claims due work, never more than there are idle threads, i
 statement (``FOR UPDATE SKIP LOCKED``), and hands it to the worker threads. It sleeps until a
 NOTIFY arrives (new work, an event, a barrier), a thread frees up, or the next known due time
 (a sleep, a retry, a lease expiry); polling at ``poll_interval`` is only the fallback. A
-heartbeat thread renews the leases of everything held, in one statement per table.
+thread that finishes a parallel child may bring back a sibling claimed in the same commit and
+run it at once, without a claim round. A heartbeat thread renews the leases of everything
+held, in one statement per table. Work that could not be handed back during an outage is
+returned by the dispatcher as soon as the database answers.
 """
 
 from __future__ import annotations
