@@ -476,8 +476,13 @@ def create_limit_table(bench: Bench) -> None:
 
 def insert_sql(bench: Bench) -> str:
     """The limit's statement: one autocommit INSERT of a step-sized row."""
-    return bench.sql(f"INSERT INTO {{s}}.{LIMIT_TABLE} (execution_id, seq, value) "
-                     f"VALUES (%s, %s, %s::json)")
+    return limit_insert_sql(bench.schema)
+
+
+def limit_insert_sql(schema: str) -> str:
+    """:func:`insert_sql` for a schema name (the subprocesses of ``procs.py`` have no Bench)."""
+    return (f'INSERT INTO "{schema}".{LIMIT_TABLE} (execution_id, seq, value) '
+            f"VALUES (%s, %s, %s::json)")
 
 
 def insert_latencies(bench: Bench, n: int, tag: str = "seq") -> list[float]:
@@ -495,35 +500,48 @@ def insert_latencies(bench: Bench, n: int, tag: str = "seq") -> list[float]:
 
 def insert_rate(bench: Bench, connections: int, seconds: float) -> float:
     """Autocommit INSERTs per second from ``connections`` threads of this process."""
-    query = insert_sql(bench)
     conns = [bench.connect() for _ in range(connections)]
-    barrier = threading.Barrier(connections + 1)
-    counts = [0] * connections
+    try:
+        timed = timed_inserts(conns, insert_sql(bench), seconds, f"conc-{time.monotonic_ns()}")
+    finally:
+        for conn in conns:
+            conn.close()
+    assert timed is not None
+    inserts, elapsed = timed
+    return inserts / elapsed
+
+
+def timed_inserts(conns: list[psycopg.Connection[Any]], query: str, seconds: float,
+                  key: str, go: Callable[[], bool] = lambda: True) -> tuple[int, float] | None:
+    """The concurrent limit: each connection, in a thread of its own, runs the autocommit
+    ``query`` on :data:`PAYLOAD_TEXT` rows for ``seconds``; all start together once ``go()``
+    returns True (False: nothing runs, None is returned). (inserts made, seconds elapsed)."""
+    counts = [0] * len(conns)
+    start = threading.Event()
     stop = threading.Event()
 
     def work(index: int) -> None:
-        conn = conns[index]
-        key = f"conc-{index}-{time.monotonic_ns()}"
-        barrier.wait()
-        i = 0
+        start.wait()
+        conn, row_key, i = conns[index], f"{key}-{index}", 0
         while not stop.is_set():
-            conn.execute(query, (key, i, PAYLOAD_TEXT))
+            conn.execute(query, (row_key, i, PAYLOAD_TEXT))
             i += 1
         counts[index] = i
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(connections)]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(conns))]
     for thread in threads:
         thread.start()
-    barrier.wait()
+    if not go():
+        stop.set()
+        start.set()
+        return None
+    start.set()
     started = time.perf_counter()
     time.sleep(seconds)
     stop.set()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    for conn in conns:
-        conn.close()
-    return sum(counts) / elapsed
+    return sum(counts), time.perf_counter() - started
 
 
 def notify_round_trips(bench: Bench, n: int) -> list[float]:

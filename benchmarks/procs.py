@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from types import FrameType
 
 import psycopg
@@ -23,7 +22,7 @@ import psycopg
 import zart
 
 from . import workflows
-from .common import LIMIT_TABLE, PAYLOAD_TEXT
+from .common import limit_insert_sql, timed_inserts
 
 
 def run_worker(threads: int) -> None:
@@ -47,38 +46,21 @@ def run_worker(threads: int) -> None:
 
 def run_insert(threads: int, seconds: float) -> None:
     """Autocommit INSERTs from ``threads`` connections for ``seconds``, after ``go``."""
-    schema = os.environ["ZART_BENCH_SCHEMA"]
-    query = (f'INSERT INTO "{schema}".{LIMIT_TABLE} (execution_id, seq, value) '
-             f"VALUES (%s, %s, %s::json)")
     conns = [psycopg.connect(os.environ["ZART_BENCH_DSN"], autocommit=True)
              for _ in range(threads)]
-    counts = [0] * threads
-    stop = threading.Event()
-    start = threading.Event()
 
-    def work(index: int) -> None:
-        key = f"proc-{os.getpid()}-{index}"
-        start.wait()
-        i = 0
-        while not stop.is_set():
-            conns[index].execute(query, (key, i, PAYLOAD_TEXT))
-            i += 1
-        counts[index] = i
+    def go() -> bool:
+        print("ready", flush=True)
+        return sys.stdin.readline().strip() == "go"
 
-    pool = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    print("ready", flush=True)
-    if sys.stdin.readline().strip() != "go":
-        return
-    start.set()
-    started = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for thread in pool:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"inserts": sum(counts), "seconds": elapsed}), flush=True)
+    try:
+        timed = timed_inserts(conns, limit_insert_sql(os.environ["ZART_BENCH_SCHEMA"]),
+                              seconds, f"proc-{os.getpid()}", go)
+    finally:
+        for conn in conns:
+            conn.close()
+    if timed is not None:
+        print(json.dumps({"inserts": timed[0], "seconds": timed[1]}), flush=True)
 
 
 def main(argv: list[str]) -> None:
