@@ -107,19 +107,11 @@ WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
   AND t.name = EXCLUDED.name
 RETURNING 1"""
 
-# The hot path: the first outcome at a position nothing was recorded at yet (no retry or
-# timed attempt left a row there), so a plain insert does, without ON CONFLICT's extra work.
-CHECKPOINT_NEW = "WITH" + FENCE + """
-INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, error, attempt,
-                       finished_at)
-SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json, %(error)s::json,
-       %(attempt)s, {s}.clock_now()
-FROM fence
-RETURNING 1"""
-
-# The hottest statement of all, a first success, run as a raw prepared statement
-# (zart.prepared): libpq placeholders, text parameters (id, owner, seq, kind, name, value,
-# attempt), each cast where the server could not infer its type; no ok/error to send.
+# The hot path: a first success at a position nothing was recorded at yet (no retry or timed
+# attempt left a row there), so a plain insert does, without ON CONFLICT's extra work. Run as
+# a raw prepared statement (zart.prepared): libpq placeholders, text parameters (id, owner,
+# seq, kind, name, value, attempt), each cast where the server could not infer its type; no
+# ok/error to send.
 CHECKPOINT_NEW_OK = "WITH" + FENCE.replace("%(id)s", "$1").replace("%(owner)s", "$2::uuid") + """
 INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, attempt, finished_at)
 SELECT id, $3::int, $4::text, $5::text, 'done', true, $6::json, $7::int, {s}.clock_now()
@@ -235,38 +227,15 @@ CHILDREN_OPEN = """
 SELECT count(*) FROM {s}.steps
 WHERE execution_id = %(id)s AND child AND seq = ANY(%(seqs)s) AND status <> 'done'"""
 
-# The barrier, decided inside the completing child's one statement: the parent row is locked
-# first by every completion (and by the spawn that set its count), so the count of open
-# children is decremented in order, and exactly one completion takes it to zero and wakes the
-# parent. O(1) per child: nothing rescans the siblings. An UPDATE works on the newest version
-# of the parent row even when it waited for the lock, so no decrement is lost.
-COMPLETE_CHILD = """
-WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE),
-done AS (
-    UPDATE {s}.steps s
-    SET status = 'done', ok = %(ok)s, value = %(value)s::json, error = %(error)s::json,
-        finished_at = {s}.clock_now(), owner = NULL, lease_until = NULL
-    FROM parent
-    WHERE s.execution_id = parent.id AND s.seq = %(seq)s AND s.owner = %(owner)s
-      AND s.status = 'running' AND s.lease_until > {s}.clock_now()
-    RETURNING s.execution_id
-)
-UPDATE {s}.executions e
-SET open_children = GREATEST(e.open_children - 1, 0),
-    status = CASE WHEN OPENS THEN 'pending' ELSE e.status END,
-    wake_at = CASE WHEN OPENS THEN {s}.clock_now() ELSE e.wake_at END,
-    waiting_for = CASE WHEN OPENS THEN NULL ELSE e.waiting_for END,
-    updated_at = {s}.clock_now()
-FROM done WHERE e.id = done.execution_id
-RETURNING 1""".replace("OPENS", "(e.open_children <= 1 AND e.status = 'waiting' "
-                                "AND e.waiting_for = '#parallel')")
-
-# Several children of one parent completed in one statement (group commit, see
-# zart.completions): the same lock, fence and barrier as COMPLETE_CHILD, the count decremented
-# by the number of children accepted. It also claims up to %(claim)s more of the parent's due
-# children for the threads that just finished (one commit instead of a dispatcher's claim
-# round each). Rows: the positions accepted (NULL: none), with one claimed child per row (or
-# NULLs when none was claimed).
+# The children's outcomes of one parent, one or several (group commit, see zart.completions),
+# in one statement. The barrier is decided inside it: the parent row is locked first by every
+# completion (and by the spawn that set its count of open children), so the count is
+# decremented in order and exactly one completion takes it to zero and wakes the parent. O(1)
+# per child: nothing rescans the siblings. An UPDATE works on the newest version of the parent
+# row even when it waited for the lock, so no decrement is lost. It also claims up to
+# %(claim)s more of the parent's due children for the threads that just finished (one commit
+# instead of a dispatcher's claim round each). Rows: the positions accepted (NULL: none), with
+# one claimed child per row (or NULLs when none was claimed).
 COMPLETE_CHILDREN = ("""
 WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE),
 done AS (

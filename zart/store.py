@@ -404,7 +404,8 @@ class Store:
                    fresh: bool = False) -> bool:
         """Store a command's outcome; False if the claim no longer holds the execution.
 
-        ``fresh``: nothing was recorded at this position yet, so a plain insert does.
+        ``fresh``: nothing was recorded at this position yet, so a success takes the plain
+        insert of the hot path; anything else takes the general upsert.
         """
         with self.connection(conn) as c:
             if fresh and record.ok and record.value is not None:  # the hot path
@@ -413,7 +414,7 @@ class Store:
                     str(record.seq).encode(), record.kind.encode(), record.name.encode(),
                     record.value.encode(), str(record.attempt).encode()))
                 return result.ntuples > 0
-            row = c.execute(self.sql.CHECKPOINT_NEW if fresh else self.sql.CHECKPOINT, {
+            row = c.execute(self.sql.CHECKPOINT, {
                 "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
                 "kind": record.kind, "name": record.name, "ok": record.ok,
                 "value": record.value, "error": _error_text(record.error),
@@ -562,12 +563,11 @@ class Store:
     def complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
                        error: dict[str, Any] | None, conn: Connection) -> bool:
         """Record a child's outcome and, if it was the last open one, wake the parent: one
-        statement. False if the child's claim no longer holds it."""
-        with self.connection(conn) as c:
-            row = c.execute(self.sql.COMPLETE_CHILD, {
-                "id": child.execution_id, "seq": child.seq, "owner": child.owner, "ok": ok,
-                "value": value_text, "error": _error_text(error)}).fetchone()
-        return row is not None
+        statement (:meth:`complete_children` for one child). False if the child's claim no
+        longer holds it."""
+        accepted, _ = self.complete_children(
+            child.execution_id, [ChildOutcome(child, ok, value_text, error)], conn)
+        return child.seq in accepted
 
     def complete_children(self, execution_id: str, outcomes: Sequence[ChildOutcome],
                           conn: Connection, *, claim: int = 0,

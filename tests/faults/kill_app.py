@@ -138,8 +138,6 @@ def install_fault_points() -> None:
           before=lambda claim, record, *rest: hang_at(f"before-checkpoint:{record.name}"),
           after=lambda ok, claim, record, *rest: hang_at(f"after-checkpoint:{record.name}"))
     _wrap(Store, "spawn_children", after=lambda *args: hang_at("after-spawn"))
-    _wrap(Store, "complete_child",
-          before=lambda child, *rest: hang_at(f"before-child-done:{child.name}"))
     _wrap(Store, "complete_children", before=lambda execution_id, outcomes, *rest: [
         hang_at(f"before-child-done:{o.child.name}") for o in outcomes])
     _wrap(Store, "suspend", after=lambda *args: hang_at("after-suspend"))
