@@ -16,7 +16,7 @@ from zart.completions import ChildCompletions
 from zart.executor import Executor
 from zart.store import ChildClaim, ChildOutcome
 
-from .conftest import wait_until
+from .conftest import run_due, wait_until
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 CHILDREN = 6
@@ -35,18 +35,17 @@ def compl_wf(data: Any) -> Any:
 def _spawned(app: zart.Zart) -> tuple[zart.Handle, list[ChildClaim]]:
     """A compl-wf execution suspended on its children, and the children claimed."""
     handle = app.start(compl_wf, None)
-    [claim] = app.store.claim_executions(["compl-wf"], 1, 30)
-    with app.store.connection() as conn:
-        Executor(app.store).run_execution(claim, conn)
+    run_due(app, "compl-wf")
     children = app.store.claim_children(["compl-wf"], CHILDREN, 30)
     assert sorted(c.seq for c in children) == list(range(CHILDREN))
     return handle, children
 
 
 def _gated(app: zart.Zart, monkeypatch: pytest.MonkeyPatch, completions: ChildCompletions,
-           waiting: int) -> list[int]:
+           waiting: int, fault: Exception | None = None) -> list[int]:
     """Make the first complete_children call wait until ``waiting`` more outcomes queue up
-    behind it; returns the list the batch sizes are recorded in."""
+    behind it (and every call raise ``fault``, if given); returns the list the batch sizes are
+    recorded in."""
     sizes: list[int] = []
     original = app.store.complete_children
 
@@ -56,6 +55,8 @@ def _gated(app: zart.Zart, monkeypatch: pytest.MonkeyPatch, completions: ChildCo
             wait_until(lambda: len(completions._waiting.get(execution_id, [])) >= waiting,
                        what="the other threads' outcomes to queue up")
         sizes.append(len(outcomes))
+        if fault is not None:
+            raise fault
         return original(execution_id, outcomes, conn, **options)
 
     monkeypatch.setattr(app.store, "complete_children", complete_children)
@@ -95,9 +96,7 @@ def test_outcomes_arriving_during_a_commit_are_recorded_together_and_open_the_ba
     assert sizes == [1, CHILDREN - 1]  # one committer, then everyone who queued behind it
     assert sql(f'SELECT status, open_children FROM "{schema}".executions WHERE id = %s',
                handle.id) == [("pending", 0)]
-    [claim] = app.store.claim_executions(["compl-wf"], 1, 30)
-    with app.store.connection() as conn:
-        Executor(app.store).run_execution(claim, conn)
+    run_due(app, "compl-wf")
     assert handle.result(timeout=5) == list(range(CHILDREN))
 
 
@@ -119,16 +118,8 @@ def test_a_database_fault_reaches_every_thread_whose_outcome_was_in_the_failed_b
         app: zart.Zart, sql: Sql, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     handle, children = _spawned(app)
     completions = ChildCompletions(app.store)
-    sizes: list[int] = []
-
-    def failing(execution_id: str, outcomes: Any, conn: Any, **options: Any) -> Any:
-        if not sizes:
-            wait_until(lambda: len(completions._waiting.get(execution_id, [])) >= CHILDREN - 1,
-                       what="the other threads' outcomes to queue up")
-        sizes.append(len(outcomes))
-        raise zart.DatabaseUnavailable("database unavailable: the test's fault")
-
-    monkeypatch.setattr(app.store, "complete_children", failing)
+    sizes = _gated(app, monkeypatch, completions, CHILDREN - 1,
+                   zart.DatabaseUnavailable("database unavailable: the test's fault"))
     answers = _complete_all(app, completions, children)
     assert sizes == [1, CHILDREN - 1]
     assert all(isinstance(a, zart.DatabaseUnavailable) for a in answers), answers

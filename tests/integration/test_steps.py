@@ -13,7 +13,7 @@ import zart
 from zart.executor import Executor
 from zart.interpreter import Interpreter, Returned
 
-from .conftest import wait_until
+from .conftest import run_due, wait_until
 
 RAN: dict[str, int] = {}
 RELEASE = threading.Event()
@@ -223,13 +223,6 @@ def awaiting(data: Any) -> Any:
     return got
 
 
-def _run_until_suspended(app: zart.Zart, workflow: str) -> None:
-    """Claim the due execution of ``workflow`` and run it to its suspension."""
-    [claim] = app.store.claim_executions([workflow], 1, 30)
-    with app.store.connection() as conn:
-        Executor(app.store).run_execution(claim, conn)
-
-
 def _resume_counted(app: zart.Zart, dsn: str, workflow: str) -> CountingConnection:
     """Claim the execution of ``workflow`` that is due and run it on a counting connection."""
     [claim] = app.store.claim_executions([workflow], 1, 30)
@@ -242,7 +235,7 @@ def _resume_counted(app: zart.Zart, dsn: str, workflow: str) -> CountingConnecti
 def test_a_due_sleep_resumes_with_one_statement_not_a_reschedule_and_a_checkpoint(
         app: zart.Zart, dsn: str, sql: Any, schema: str) -> None:
     handle = app.start(nap, None)
-    _run_until_suspended(app, "steps-nap")
+    run_due(app, "steps-nap")
     assert handle.status() == "waiting"
     assert app.store.claim_executions(["steps-nap"], 1, 30) == []  # not due yet
     app.store.shift_clock(2 * 3600)
@@ -258,7 +251,7 @@ def test_a_due_sleep_resumes_with_one_statement_not_a_reschedule_and_a_checkpoin
 def test_an_arrived_event_resumes_with_one_statement_taking_its_payload(
         app: zart.Zart, dsn: str, sql: Any, schema: str) -> None:
     handle = app.start(awaiting, None)
-    _run_until_suspended(app, "steps-await")
+    run_due(app, "steps-await")
     assert handle.status() == "waiting"
     app.send_event(handle.id, "steps-await-go", {"approved": True, "by": "ada"})
     conn = _resume_counted(app, dsn, "steps-await")
@@ -273,7 +266,7 @@ def test_an_arrived_event_resumes_with_one_statement_taking_its_payload(
 def test_an_event_wait_woken_by_its_timeout_takes_the_general_path_and_times_out(
         app: zart.Zart, dsn: str) -> None:
     handle = app.start(awaiting, None)
-    _run_until_suspended(app, "steps-await")
+    run_due(app, "steps-await")
     app.store.shift_clock(2 * 3600)
     conn = _resume_counted(app, dsn, "steps-await")
     assert conn.statements[:2] == ["SELECT", "WITH"]  # history, the one-statement try

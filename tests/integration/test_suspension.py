@@ -20,9 +20,8 @@ import psycopg
 import pytest
 
 import zart
-from zart.executor import Executor
 
-from .conftest import wait_until
+from .conftest import run_due, wait_until
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 
@@ -676,9 +675,7 @@ def test_the_barrier_counts_open_children_down_and_only_the_last_completion_wake
     """No worker runs here: the test claims and completes the children itself, out of order,
     and reads the parent's row after each completion."""
     handle = app.start(susp_count_wf, None)
-    [claim] = app.store.claim_executions(["susp-count-wf"], 1, 30)
-    with app.store.connection() as conn:
-        Executor(app.store).run_execution(claim, conn)
+    run_due(app, "susp-count-wf")
 
     def parent() -> tuple[Any, ...]:
         return sql(f'SELECT status, waiting_for, open_children FROM "{schema}".executions '
@@ -695,7 +692,5 @@ def test_the_barrier_counts_open_children_down_and_only_the_last_completion_wake
         # a child completed twice (a zombie's late write) is refused and counts nothing
         assert not app.store.complete_child(children[0], True, "99", None, conn)
     assert parent() == ("pending", None, 0)
-    [claim] = app.store.claim_executions(["susp-count-wf"], 1, 30)
-    with app.store.connection() as conn:
-        Executor(app.store).run_execution(claim, conn)
+    run_due(app, "susp-count-wf")
     assert handle.result(timeout=5) == [0, 10, 20]
