@@ -1,9 +1,13 @@
--- zart schema, version 1: the single source of zart's DDL.
+-- zart schema, version 2: the whole current schema, for a fresh install.
 --
 -- zart applies this file itself (zart.store.Store.migrate) inside one transaction, under an
 -- advisory lock, with `SET LOCAL search_path` pointing at the configured schema (default
 -- "zart"), so every object below lives in that schema. Functions pin the search_path they
 -- were created with, so they work from any session.
+--
+-- A database created by an earlier version is upgraded by the numbered migrations in
+-- zart/migrations/ instead; every change here comes with one there, and
+-- tests/integration/test_migrations.py keeps the two giving the same catalog.
 
 CREATE TABLE schema_version (
     version     integer PRIMARY KEY,
@@ -54,7 +58,11 @@ CREATE TABLE executions (
     lost_leases   integer NOT NULL DEFAULT 0,     -- claims taken over from an expired lease
     created_at    timestamptz NOT NULL DEFAULT clock_now(),
     updated_at    timestamptz NOT NULL DEFAULT clock_now(),
-    finished_at   timestamptz
+    finished_at   timestamptz,
+    claims        integer NOT NULL DEFAULT 0,     -- times claimed: > 1 means it may have a
+                                                  -- history, whatever a claim's snapshot saw
+    lost_owner    uuid                            -- the owner the last takeover found: given
+                                                  -- back if that worker proves alive
 );
 CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 'waiting');
 -- Every execution's row is updated several times in its life (claimed, suspended, woken,
@@ -91,6 +99,7 @@ CREATE TABLE steps (
     lost_leases    integer NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT clock_now(),
     finished_at    timestamptz,
+    lost_owner     uuid,                          -- children: as executions.lost_owner
     PRIMARY KEY (execution_id, seq),
     UNIQUE (execution_id, kind, name)
 );
@@ -130,4 +139,4 @@ CREATE TRIGGER executions_done AFTER UPDATE OF status ON executions
 CREATE TRIGGER steps_work AFTER INSERT OR UPDATE OF status ON steps
     FOR EACH ROW WHEN (NEW.child AND NEW.status = 'pending') EXECUTE FUNCTION notify_work();
 
-INSERT INTO schema_version (version) VALUES (1);
+INSERT INTO schema_version (version) VALUES (2);

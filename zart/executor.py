@@ -1,27 +1,42 @@
 """Runs one claimed execution, or one parallel child, in the calling worker thread.
 
 The generator stays alive while the thread holds the execution: each step runs with no
-transaction open, its outcome is checkpointed in one fenced statement, and the *stored* form is
-sent back in. A sleep, an event wait, a retry delay or a parallel fan-out that cannot be
-satisfied now suspends the execution in the database and returns, freeing the thread.
+transaction open (or in the checkpoint's own, for a transactional step), its outcome is
+checkpointed in one fenced statement, and the *stored* form is sent back in. A sleep, an event
+wait, a retry delay or a parallel fan-out that cannot be satisfied now suspends the execution
+in the database and returns, freeing the thread.
+
+When a write is refused (the claim was cancelled, taken over, or this thread's view of the
+history was stale) or the thread can no longer know that it holds the lease, it lets go: it
+hands the execution back if it still owns it, and reports the loss so that a takeover of a
+worker that is alive is not counted against the execution (:meth:`Store.refund_lost`).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from . import serde
+from .attempts import LeaseExpired, StepCall, run_attempt
 from .commands import Capture, Parallel, Sleep, Step, WaitEvent
 from .completions import ChildCompletions
 from .context import ExecutionContext, bound
 from .errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
-from .interpreter import Broken, Interpreter, Outcome, Pending, Raised, Record, Returned
+from .interpreter import (
+    Broken,
+    Interpreter,
+    Outcome,
+    Pending,
+    Raised,
+    Record,
+    Returned,
+    is_user_interrupt,
+)
+from .lanes import Lane
 from .retry import RetryPolicy
 from .store import ChildClaim, ChildOutcome, Claim, Connection, Store
 from .workflow import StepFunction, get_workflow
@@ -30,22 +45,7 @@ __all__ = ["Executor", "function_ref", "resolve_function"]
 
 log = logging.getLogger("zart")
 
-
-class _Fenced(Exception):
-    """The checkpoint found the claim gone; the step's transaction must roll back."""
-
-
-class _Abandoned(Exception):
-    """A timed-out attempt finished late; its outcome must not be recorded."""
-
-
-@dataclass(slots=True)
-class _Attempt:
-    ok: bool
-    value_text: str | None = None
-    error: dict[str, Any] | None = None
-    committed: bool = False
-    fenced: bool = False
+Held = Claim | ChildClaim
 
 
 def function_ref(fn: Callable[..., Any]) -> str:
@@ -83,85 +83,112 @@ def _failure(name: str, kind: str, message: str, attempts: int) -> dict[str, Any
             "attempts": attempts, "step": name}
 
 
+def _retry_delay(retry: RetryPolicy, attempt: int, error: dict[str, Any],
+                 scope: str) -> float | None:
+    """Seconds before the next attempt of a failed step, or None: its failure is final."""
+    if error.get("retryable") is False:
+        return None
+    if error.get("kind") == "StepTimeout" and scope == "global":
+        return None  # the one deadline of every attempt has passed
+    return retry.delay_before(attempt + 1)
+
+
 class Executor:
-    """Drives claimed work to its next suspension; owned by a worker, shared by its threads."""
+    """Drives claimed work to its next suspension; owned by a worker, shared by its threads.
+
+    ``on_lost`` is told of every claim this executor let go of without finishing it (fenced out,
+    stale, or past its lease by its own clock); by default the loss is reported to the store at
+    once. ``claim_siblings``: a worker's executor claims, with each child's outcome, a sibling
+    for the same thread; an executor driven by hand claims nothing it would strand.
+    """
 
     def __init__(self, store: Store, *, max_lease_losses: int = 10,
                  should_stop: Callable[[], bool] = lambda: False,
                  on_suspend: Callable[[], None] = lambda: None, lease: float = 30.0,
-                 claim_siblings: bool = False) -> None:
+                 claim_siblings: bool = False,
+                 on_lost: Callable[[Held], None] | None = None) -> None:
         self.store = store
-        # A worker's executor claims, with each child's outcome, a sibling for the same thread
-        # (the worker then runs it); an executor driven by hand claims nothing it would strand.
         self.claim_siblings = claim_siblings
         self.max_lease_losses = max_lease_losses
         self.should_stop = should_stop
         self.on_suspend = on_suspend
+        self.on_lost = on_lost or self._report_lost
         self.completions = ChildCompletions(store, lease)
+
+    def _report_lost(self, held: Held) -> None:
+        self.store.refund_lost([held])
 
     # -- executions -----------------------------------------------------------------------
 
-    def run_execution(self, claim: Claim, conn: Connection) -> None:
+    def run_execution(self, claim: Claim, conn: Connection | Lane) -> None:
         """Run ``claim`` until it completes, fails, suspends or is lost."""
+        lane = conn if isinstance(conn, Lane) else Lane(self.store, given=conn)
         store = self.store
         if claim.lost_leases > self.max_lease_losses:
             store.fail(claim, _failure("", "LeaseLost", (
                 f"the execution lost its worker {claim.lost_leases} times (crashes or stalls "
-                f"past the lease); giving up after {self.max_lease_losses}"), claim.attempt), conn)
+                f"past the lease); giving up after {self.max_lease_losses}"), claim.attempt),
+                lane.conn)
             return
         if claim.expired:
-            self._time_out(claim, conn)
+            self._time_out(claim, lane)
             return
         try:
             workflow = get_workflow(claim.workflow)
         except WorkflowNotFound as exc:  # claims filter on registered names; defensive
-            store.release(claim, conn)
+            store.release(claim, lane.conn)
             log.error("%s", exc)
             return
         data = serde.loads(claim.input_text)
         deadline = None if claim.remaining is None else time.monotonic() + claim.remaining
-        history = store.load_history(claim.execution_id, conn) if claim.has_history else []
+        history = store.load_history(claim.execution_id, lane.conn) if claim.has_history else []
         ctx = ExecutionContext(claim.execution_id, claim.workflow, data, claim.attempt,
                                claim.max_attempts)
         interpreter = Interpreter(workflow(data), history)
         with bound(ctx):
             try:
-                self._drive(claim, ctx, interpreter, deadline, conn)
+                self._drive(claim, ctx, interpreter, deadline, lane)
+            except LeaseExpired:
+                log.info("execution %s: this worker's lease ran out by its own clock (a "
+                         "pause?); handing it back rather than starting its next step",
+                         claim.execution_id)
+                self._let_go(claim, lane)
             finally:
                 # The body ends here for this thread (done, suspended, cancelled or lost):
                 # close it now rather than whenever the garbage collector gets to it.
                 interpreter.close()
 
     def _drive(self, claim: Claim, ctx: ExecutionContext, interpreter: Interpreter,
-               deadline: float | None, conn: Connection) -> None:
+               deadline: float | None, lane: Lane) -> None:
         store = self.store
         outcome: Outcome | None = interpreter.start()
         while outcome is not None:
             if isinstance(outcome, Pending):
                 if deadline is not None and time.monotonic() >= deadline:
-                    self._time_out(claim, conn)
+                    self._time_out(claim, lane)
                     return
                 if self.should_stop():
-                    store.release(claim, conn)
+                    store.release(claim, lane.conn)
                     return
                 try:
-                    records = self._perform(claim, ctx, outcome, conn)
+                    records = self._perform(claim, ctx, outcome, lane)
                 except (WorkflowDefinitionError, SerializationError) as exc:
                     # The command cannot be carried out as written (e.g. a parallel child
                     # that cannot be stored): a bug in the workflow, so the execution fails.
                     log.error("execution %s: %s", claim.execution_id, exc)
-                    store.fail(claim, serde.encode_error(exc), conn)
+                    store.fail(claim, serde.encode_error(exc), lane.conn)
                     return
                 if records is None:
                     return
                 outcome = interpreter.resume(records)
             else:
-                self._finish(claim, interpreter, outcome, conn)
+                self._finish(claim, interpreter, outcome, lane)
                 outcome = None
 
     def _finish(self, claim: Claim, interpreter: Interpreter, outcome: Outcome,
-                conn: Connection) -> None:
+                lane: Lane) -> None:
         store = self.store
+        conn = lane.conn
         if isinstance(outcome, Returned):
             try:
                 result_text = serde.dumps(outcome.value, what=f"the result of workflow "
@@ -170,7 +197,7 @@ class Executor:
                 store.fail(claim, serde.encode_error(exc), conn)
                 return
             if not store.complete(claim, result_text, conn):
-                self._lost(claim)
+                self._lost(claim, lane)
         elif isinstance(outcome, Broken):
             log.error("execution %s: %s", claim.execution_id, outcome.error)
             store.fail(claim, serde.encode_error(outcome.error), conn)
@@ -183,26 +210,39 @@ class Executor:
             else:
                 store.fail(claim, error, conn)
 
-    def _time_out(self, claim: Claim, conn: Connection) -> None:
+    def _time_out(self, claim: Claim, lane: Lane) -> None:
         """Fail an execution whose workflow timeout has passed."""
         self.store.fail(claim, _failure("", "WorkflowTimeout", "the workflow's timeout passed",
-                                        claim.attempt), conn)
+                                        claim.attempt), lane.conn)
 
-    @staticmethod
-    def _lost(claim: Claim) -> None:
-        """The fence refused a write: the execution was cancelled or another worker owns it."""
+    def _lost(self, claim: Claim, lane: Lane) -> None:
+        """A fenced write was refused: the execution was cancelled, another worker took it
+        over, or this thread's view of its history was stale."""
         log.warning("execution %s: no longer held by this worker (cancelled, or its lease "
                     "passed to another worker); its body is closed", claim.execution_id)
+        self._let_go(claim, lane)
+
+    def _let_go(self, held: Held, lane: Lane) -> None:
+        # Still ours (a stale view of the history, or a lease that only this worker's clock
+        # thinks is over): hand it back, claimable at once with its full history. Not ours:
+        # the release changes nothing, and the loss is reported so a takeover of a live
+        # worker is not held against the execution.
+        if isinstance(held, Claim):
+            self.store.release(held, lane.conn)
+        else:
+            self.store.release_child(held, lane.conn)
+        self.on_lost(held)
 
     def _perform(self, claim: Claim, ctx: ExecutionContext, pending: Pending,
-                 conn: Connection) -> list[Record] | None:
+                 lane: Lane) -> list[Record] | None:
         """Do what ``pending`` asks; its stored records, or None if the thread must let go."""
         command = pending.command
         seq = pending.seq
         store = self.store
         if isinstance(command, Step):
-            return self._run_step(claim, ctx, command, seq, pending.records[0], conn)
+            return self._run_step(claim, ctx, command, seq, pending.records[0], lane)
         stored = pending.records[0]
+        conn = lane.conn
         if isinstance(command, Sleep):
             # Woken after suspending on it: one statement when it is due (the usual case).
             if stored is not None and store.resume_due_sleep(claim, seq, command.name, conn):
@@ -210,6 +250,7 @@ class Executor:
             scheduled = store.schedule_sleep(claim, seq, command.name, command.seconds,
                                              command.until, conn)
             if scheduled is None:
+                self._lost(claim, lane)
                 return None
             wake_at, due = scheduled
             if not due:
@@ -217,14 +258,17 @@ class Executor:
                 self.on_suspend()
                 return None
             return self._checkpoint(claim, Record(seq, "sleep", command.name, value="null"),
-                                    conn)
+                                    lane)
         if isinstance(command, WaitEvent):
             if stored is not None:  # woken after suspending on it: the event is likely here
                 arrived = store.resume_arrived_event(claim, seq, command.name, conn)
                 if arrived is not None:
                     return [Record(seq, "event", command.name, value=arrived[0])]
             waited = store.wait_for_event(claim, seq, command.name, command.timeout, conn)
-            if waited is None or waited[0] == "waiting":
+            if waited is None:
+                self._lost(claim, lane)
+                return None
+            if waited[0] == "waiting":
                 self.on_suspend()
                 return None
             state, payload = waited
@@ -234,27 +278,21 @@ class Executor:
                 record = Record(seq, "event", command.name, ok=False, error=_failure(
                     command.name, "EventTimeout",
                     f"event {command.name!r} did not arrive within {command.timeout}s", 1))
-            return self._checkpoint(claim, record, conn)
+            return self._checkpoint(claim, record, lane)
         if isinstance(command, Capture):
-            try:
-                record = Record(seq, "capture", command.name,
-                                value=serde.dumps(command.fn(), what=f"capture {command.name!r}"))
-            except Exception as exc:
-                record = Record(seq, "capture", command.name, ok=False,
-                                error=serde.encode_error(exc))
-            return self._checkpoint(claim, record, conn)
+            return self._checkpoint(claim, _captured(command, seq), lane)
         assert isinstance(command, Parallel)
-        return self._fan_out(claim, command, seq, conn)
+        return self._fan_out(claim, command, seq, lane)
 
-    def _checkpoint(self, claim: Claim, record: Record, conn: Connection, *,
+    def _checkpoint(self, claim: Claim, record: Record, lane: Lane, *,
                     fresh: bool = False) -> list[Record] | None:
-        if self.store.checkpoint(claim, record, conn, fresh=fresh):
+        if self.store.checkpoint(claim, record, lane.conn, fresh=fresh):
             return [record]
-        self._lost(claim)
+        self._lost(claim, lane)
         return None
 
     def _fan_out(self, claim: Claim, command: Parallel, seq: int,
-                 conn: Connection) -> list[Record] | None:
+                 lane: Lane) -> list[Record] | None:
         children = []
         for child in command.steps:
             args = serde.dumps({"args": list(child.args), "kwargs": dict(child.kwargs)},
@@ -264,152 +302,82 @@ class Executor:
                 "options": serde.dumps({"retry": child.retry.to_json(), "timeout": child.timeout,
                                         "timeout_scope": child.timeout_scope,
                                         "transactional": child.transactional})})
-        done = self.store.spawn_children(claim, seq, children, conn)
+        done = self.store.spawn_children(claim, seq, children, lane.conn)
+        if done is None:
+            self._lost(claim, lane)
+            return None
         if not done:
             self.on_suspend()
             return None
-        by_seq = {r.seq: r for r in self.store.load_history(claim.execution_id, conn)}
+        by_seq = {r.seq: r for r in self.store.load_history(claim.execution_id, lane.conn)}
         return [by_seq[seq + i] for i in range(len(children))]
 
     # -- steps --------------------------------------------------------------------------
 
     def _run_step(self, claim: Claim, ctx: ExecutionContext, step: Step, seq: int,
-                  record: Record | None, conn: Connection) -> list[Record] | None:
+                  record: Record | None, lane: Lane) -> list[Record] | None:
         store = self.store
         attempt = 1
-        if record is not None:  # a retry was due, or an attempt was cut short by a crash
+        if record is not None:  # a retry was due, or an attempt was cut short
             attempt = record.attempt + 1 if record.status == "pending" else max(record.attempt, 1)
         remaining = None
         if step.timeout is not None:
             remaining = store.begin_attempt(claim, seq, step.name, attempt, step.timeout,
-                                            step.timeout_scope, conn)
+                                            step.timeout_scope, lane.conn)
             if remaining is None:
+                self._lost(claim, lane)
                 return None
-        step_ctx = ExecutionContext(ctx.execution_id, ctx.workflow, ctx.data, attempt,
-                                    step.retry.max_attempts, step.name)
-
         fresh = record is None and step.timeout is None  # no row at this position yet
 
         def commit(tx_conn: Connection, value_text: str) -> bool:
             return store.checkpoint(claim, Record(seq, "step", step.name, value=value_text,
                                                   attempt=attempt), tx_conn, fresh=fresh)
 
-        result = self._attempt(step.fn, step.args, dict(step.kwargs), step_ctx, remaining,
-                               step.transactional, conn, commit, step.timeout or 0.0)
+        call = StepCall(step.fn, step.args, step.kwargs, ExecutionContext(
+            ctx.execution_id, ctx.workflow, ctx.data, attempt, step.retry.max_attempts,
+            step.name), step.transactional, step.timeout, remaining, claim.lease_expiry)
+        result = run_attempt(call, lane, commit)
         if result.fenced:
+            self._lost(claim, lane)
             return None
         if result.ok:
-            record = Record(seq, "step", step.name, value=result.value_text, attempt=attempt)
+            done = Record(seq, "step", step.name, value=result.value_text, attempt=attempt)
             if result.committed:
-                return [record]
-            return self._checkpoint(claim, record, conn, fresh=fresh)
+                return [done]
+            return self._checkpoint(claim, done, lane, fresh=fresh)
         error = result.error or {}
-        delay = self._retry_delay(step.retry, attempt, error, step.timeout_scope)
+        delay = _retry_delay(step.retry, attempt, error, step.timeout_scope)
         if delay is not None:
-            if store.retry_step_later(claim, seq, step.name, attempt, error, delay, conn):
+            if store.retry_step_later(claim, seq, step.name, attempt, error, delay, lane.conn):
                 self.on_suspend()
+            else:
+                self._lost(claim, lane)
             return None
         error["attempts"] = attempt
         return self._checkpoint(claim, Record(seq, "step", step.name, ok=False, error=error,
-                                              attempt=attempt), conn)
-
-    @staticmethod
-    def _retry_delay(retry: RetryPolicy, attempt: int, error: dict[str, Any],
-                     scope: str) -> float | None:
-        if error.get("kind") == "StepTimeout" and scope == "global":
-            return None  # the one deadline of every attempt has passed
-        return retry.delay_before(attempt + 1)
-
-    def _attempt(self, fn: Callable[..., Any], args: tuple[Any, ...] | list[Any],
-                 kwargs: dict[str, Any], ctx: ExecutionContext, remaining: float | None,
-                 transactional: bool, conn: Connection,
-                 commit: Callable[[Connection, str], bool], timeout: float) -> _Attempt:
-        """One attempt of a step: call it, encode its outcome, commit it if transactional."""
-        if remaining is None:
-            return self._call(fn, args, kwargs, ctx, transactional, conn, commit, None)
-        if remaining <= 0:
-            return _Attempt(False, error=_failure(ctx.step or "", "StepTimeout", (
-                f"the step's deadline ({timeout}s) passed before attempt {ctx.attempt} "
-                f"started"), ctx.attempt))
-        guard = _Guard()
-        box: list[_Attempt] = []
-
-        def work() -> None:
-            if transactional:  # the worker keeps its own connection: take another
-                with self.store.connection() as own:
-                    box.append(self._call(fn, args, kwargs, ctx, True, own, commit, guard))
-            else:
-                box.append(self._call(fn, args, kwargs, ctx, False, conn, commit, guard))
-            guard.done.set()
-
-        thread = threading.Thread(target=work, name=f"zart-step-{ctx.step}", daemon=True)
-        thread.start()
-        finished = guard.done.wait(remaining)
-        with guard.lock:
-            if finished or box:
-                return box[0]
-            guard.abandoned = True
-        return _Attempt(False, error=_failure(ctx.step or "", "StepTimeout", (
-            f"attempt {ctx.attempt} ran past the step's timeout of {timeout}s; it was abandoned "
-            f"and its late result will not be recorded"), ctx.attempt))
-
-    @staticmethod
-    def _call(fn: Callable[..., Any], args: tuple[Any, ...] | list[Any],
-              kwargs: dict[str, Any], ctx: ExecutionContext, transactional: bool,
-              conn: Connection, commit: Callable[[Connection, str], bool],
-              guard: _Guard | None) -> _Attempt:
-        what = f"the result of step {ctx.step!r}"
-        if not transactional:
-            try:
-                with bound(ctx):
-                    value = fn(*args, **kwargs)
-                return _Attempt(True, serde.dumps(value, what=what))
-            except Exception as exc:
-                return _Attempt(False, error=serde.encode_error(exc, attempts=ctx.attempt))
-        locked = False
-        try:
-            with conn.transaction():
-                with bound(ctx, connection=conn):
-                    value = fn(*args, **kwargs)
-                text = serde.dumps(value, what=what)
-                if guard is not None:
-                    guard.lock.acquire()
-                    locked = True
-                    if guard.abandoned:
-                        raise _Abandoned()
-                if not commit(conn, text):
-                    raise _Fenced()
-            return _Attempt(True, text, committed=True)
-        except (_Fenced, _Abandoned):  # either way, nothing of this attempt is recorded
-            return _Attempt(False, fenced=True)
-        except Exception as exc:
-            if conn.broken:
-                raise
-            return _Attempt(False, error=serde.encode_error(exc, attempts=ctx.attempt))
-        finally:
-            if locked and guard is not None:
-                guard.lock.release()
+                                              attempt=attempt), lane)
 
     # -- parallel children ----------------------------------------------------------------
 
-    def run_child(self, child: ChildClaim, conn: Connection) -> ChildClaim | None:
+    def run_child(self, child: ChildClaim, conn: Connection | Lane) -> ChildClaim | None:
         """Run one attempt of a parallel child and record its outcome (or its retry).
 
         Returns a sibling claimed in the same commit as the outcome, for this thread to run
         next (None: none was due, or the worker is stopping).
         """
+        lane = conn if isinstance(conn, Lane) else Lane(self.store, given=conn)
         store = self.store
         options = child.options
         retry = RetryPolicy.from_json(options.get("retry"))
         if child.lost_leases > self.max_lease_losses:
             return self._complete_child(child, False, None, _failure(
                 child.name, "LeaseLost", f"the step lost its worker {child.lost_leases} times",
-                child.attempt), conn)
+                child.attempt), lane)
         try:
             fn = resolve_function(child.fn)
         except Exception as exc:
-            return self._complete_child(child, False, None, serde.encode_error(exc), conn)
-        call = serde.loads(child.args_text)
+            return self._complete_child(child, False, None, serde.encode_error(exc), lane)
+        args = serde.loads(child.args_text)
         ctx = ExecutionContext(child.execution_id, child.workflow,
                                serde.loads(child.input_text), child.attempt,
                                retry.max_attempts, child.name)
@@ -417,44 +385,57 @@ class Executor:
         def commit(tx_conn: Connection, value_text: str) -> bool:
             return store.complete_child(child, True, value_text, None, tx_conn)
 
-        result = self._attempt(fn, call["args"], call["kwargs"], ctx, child.remaining,
-                               bool(options.get("transactional")), conn, commit,
-                               float(options.get("timeout") or 0.0))
-        if result.fenced or result.committed:
+        call = StepCall(fn, args["args"], args["kwargs"], ctx,
+                        bool(options.get("transactional")),
+                        options.get("timeout"), child.remaining, child.lease_expiry)
+        try:
+            result = run_attempt(call, lane, commit)
+        except LeaseExpired:
+            log.info("parallel child %s of execution %s: this worker's lease ran out by its "
+                     "own clock (a pause?); handing it back", child.name, child.execution_id)
+            self._let_go(child, lane)
+            return None
+        if result.fenced:
+            self.on_lost(child)
+            return None
+        if result.committed:
             return None
         if result.ok:
-            return self._complete_child(child, True, result.value_text, None, conn)
+            return self._complete_child(child, True, result.value_text, None, lane)
         error = result.error or {}
-        delay = self._retry_delay(retry, child.attempt, error,
-                                  str(options.get("timeout_scope", "global")))
+        delay = _retry_delay(retry, child.attempt, error,
+                             str(options.get("timeout_scope", "global")))
         if delay is not None:
-            store.retry_child_later(child, error, delay, conn)
+            if not store.retry_child_later(child, error, delay, lane.conn):
+                self.on_lost(child)
             self.on_suspend()
             return None
         error["attempts"] = child.attempt
-        return self._complete_child(child, False, None, error, conn)
+        return self._complete_child(child, False, None, error, lane)
 
     def _complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
-                        error: dict[str, Any] | None, conn: Connection) -> ChildClaim | None:
+                        error: dict[str, Any] | None, lane: Lane) -> ChildClaim | None:
         """Record a child's outcome outside a transaction of its own (batched with its
         siblings finishing at the same moment on this worker's other threads); a sibling
         claimed to run next, if any."""
         claim_next = self.claim_siblings and not self.should_stop()
         accepted, following = self.completions.complete(
-            ChildOutcome(child, ok, value_text, error), conn, claim_next=claim_next)
+            ChildOutcome(child, ok, value_text, error), lane.conn, claim_next=claim_next)
         if not accepted:
             log.info("parallel child %s of execution %s: no longer held by this worker "
                      "(its lease passed to another); its outcome is dropped", child.name,
                      child.execution_id)
+            self.on_lost(child)
         return following
 
 
-class _Guard:
-    """Orders a timed-out attempt's late commit against the waiter giving up on it."""
+def _captured(command: Capture, seq: int) -> Record:
+    """Run a capture's function once: its value, or its error, as the record to store."""
+    try:
+        value = serde.dumps(command.fn(), what=f"capture {command.name!r}")
+    except BaseException as exc:
+        if is_user_interrupt(exc):
+            raise
+        return Record(seq, "capture", command.name, ok=False, error=serde.encode_error(exc))
+    return Record(seq, "capture", command.name, value=value)
 
-    __slots__ = ("abandoned", "done", "lock")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.abandoned = False

@@ -13,6 +13,7 @@ may appear once per execution. Both checks are O(1) per command, so replay is O(
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,8 @@ from .errors import (
     WorkflowDefinitionError,
 )
 
-__all__ = ["Broken", "Interpreter", "Outcome", "Pending", "Raised", "Record", "Returned"]
+__all__ = ["Broken", "Interpreter", "Outcome", "Pending", "Raised", "Record", "Returned",
+           "is_user_interrupt"]
 
 _COMMAND_TYPES = (Step, Sleep, WaitEvent, Parallel, Capture)
 _SINGLE_KINDS: dict[type, str] = {Step: "step", Sleep: "sleep", WaitEvent: "event",
@@ -153,8 +155,15 @@ class Interpreter:
         return self._drive(value, error)
 
     def close(self) -> None:
-        """Close the generator (``GeneratorExit`` at its ``yield``): used for cancellation."""
-        self._gen.close()
+        """Close the generator (``GeneratorExit`` at its ``yield``): a suspension, a hand-back,
+        a cancellation. What the body's ``finally`` or ``except`` does at that point cannot
+        be recorded: a ``yield`` there (Python's "generator ignored GeneratorExit") or an
+        exception is dropped, so it can never mask why the execution was let go."""
+        try:
+            self._gen.close()
+        except BaseException as exc:
+            if is_user_interrupt(exc):
+                raise
 
     def _drive(self, value: Any, error: BaseException | None) -> Outcome:
         gen = self._gen
@@ -168,7 +177,9 @@ class Interpreter:
                 return self._returned(stop.value)
             except WorkflowDefinitionError as exc:
                 return Broken(exc)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit and friends end the body like any error
+                if is_user_interrupt(exc):
+                    raise
                 return Raised(exc, self._last_seq)
             kind = _SINGLE_KINDS.get(type(command))
             if kind is not None:  # the common case, one key: no lists, no tuples to compare
@@ -263,6 +274,13 @@ def _single(record: Record, command: Command | None) -> tuple[Any, BaseException
     if isinstance(command, Capture) and command.decode is not None:
         value = command.decode(value)
     return value, None
+
+
+def is_user_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C in the main thread (a test or script driving an execution by hand) stops the
+    program; anywhere else a ``KeyboardInterrupt`` is just what the body raised."""
+    return isinstance(exc, KeyboardInterrupt) and (
+        threading.current_thread() is threading.main_thread())
 
 
 def _short(value: Any) -> str:

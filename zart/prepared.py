@@ -29,6 +29,8 @@ from psycopg import errors, generators, pq
 __all__ = ["PreparedStatement"]
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_MISSING = b"26000"  # invalid_sql_statement_name: "prepared statement ... does not exist"
 
 # The statements prepared on each live connection (a closed connection's entry goes with it).
 _PREPARED: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[bytes]] = (
@@ -49,15 +51,33 @@ class PreparedStatement:
 
     def execute(self, conn: psycopg.Connection[Any],
                 params: Sequence[bytes | None]) -> pq.abc.PGresult:
-        """Run the statement with ``params`` (text format); its result, or psycopg's error."""
+        """Run the statement with ``params`` (text format); its result, or psycopg's error.
+
+        Outside a transaction, a statement the server no longer has (psycopg sends
+        ``DEALLOCATE ALL`` after every rollback once it has prepared statements of its own) is
+        prepared again and run once more: the failed attempt ran nothing. Inside one the error
+        is raised: the transaction is aborted, and only its owner can decide what that means.
+        """
         with conn.lock:
             pgconn = conn.pgconn
             if self.name not in _PREPARED.get(conn, ()):
                 self._prepare(conn, pgconn)
-            pgconn.send_query_prepared(self.name, params)
-            result: pq.abc.PGresult = conn.wait(generators.execute(pgconn))[-1]
+            result = self._run(conn, pgconn, params)
+            if (result.status not in _OK and result.error_field(_SQLSTATE) == _MISSING
+                    and pgconn.transaction_status == pq.TransactionStatus.IDLE):
+                self._prepare(conn, pgconn)
+                result = self._run(conn, pgconn, params)
         if result.status not in _OK:
+            if result.error_field(_SQLSTATE) == _MISSING:
+                with _LOCK:
+                    _PREPARED.get(conn, set()).discard(self.name)
             raise errors.error_from_result(result, encoding=conn.info.encoding)
+        return result
+
+    def _run(self, conn: psycopg.Connection[Any], pgconn: pq.abc.PGconn,
+             params: Sequence[bytes | None]) -> pq.abc.PGresult:
+        pgconn.send_query_prepared(self.name, params)
+        result: pq.abc.PGresult = conn.wait(generators.execute(pgconn))[-1]
         return result
 
     def _prepare(self, conn: psycopg.Connection[Any], pgconn: pq.abc.PGconn) -> None:

@@ -23,6 +23,8 @@ SCHEMA_EXISTS = "SELECT to_regclass(%(table)s) IS NOT NULL"
 LISTEN = 'LISTEN "{channel}"'
 UNLISTEN = "UNLISTEN *"
 SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
+RECORD_VERSION = """
+INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
 ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
 ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
@@ -51,12 +53,16 @@ UPDATE {s}.executions e
 SET status = 'running', owner = gen_random_uuid(),
     lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
     lost_leases = e.lost_leases + CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
+    lost_owner = CASE WHEN e.status = 'running' THEN e.owner ELSE e.lost_owner END,
+    claims = e.claims + 1,
     wake_at = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
 FROM due WHERE e.id = due.id
 RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e.retry::text,
           e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
           EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
-          EXISTS (SELECT 1 FROM {s}.steps h WHERE h.execution_id = e.id)"""
+          -- From the row this statement locked and updated, not from its snapshot: a previous
+          -- owner's checkpoint may have committed after the snapshot, before the lock.
+          e.claims > 1"""
 
 # What claiming a child sets, and what a claim returns: shared by the dispatcher's claim and
 # the claim of a parent's next children that rides on a completion (COMPLETE_CHILDREN).
@@ -65,9 +71,13 @@ SET status = 'running', owner = gen_random_uuid(),
     lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
     attempt = s.attempt + CASE WHEN s.status = 'pending' THEN 1 ELSE 0 END,
     lost_leases = s.lost_leases + CASE WHEN s.status = 'running' THEN 1 ELSE 0 END,
+    lost_owner = CASE WHEN s.status = 'running' THEN s.owner ELSE s.lost_owner END,
+    -- A global deadline spans the attempts that ran and failed; an attempt interrupted by a
+    -- fault (taken over, or handed back with its deadline cleared) runs again with a fresh one.
     deadline = CASE
         WHEN s.options->>'timeout' IS NULL THEN NULL
-        WHEN s.options->>'timeout_scope' = 'global' AND s.deadline IS NOT NULL THEN s.deadline
+        WHEN s.options->>'timeout_scope' = 'global' AND s.deadline IS NOT NULL
+             AND s.status = 'pending' THEN s.deadline
         ELSE {s}.clock_now() + make_interval(secs => (s.options->>'timeout')::float8) END"""
 _CHILD_CLAIM_RETURNING = """
 RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
@@ -118,6 +128,9 @@ SELECT id, $3::int, $4::text, $5::text, 'done', true, $6::json, $7::int, {s}.clo
 FROM fence
 RETURNING 1"""
 
+# A global deadline spans the attempts that ran and failed (the row is 'pending' between them);
+# an attempt a fault interrupted (the row still 'running') runs again with a fresh one. A done
+# row is never touched: nothing is returned, as for a fenced-out claim.
 BEGIN_ATTEMPT = "WITH" + FENCE + """
 INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, deadline)
 SELECT id, %(seq)s, 'step', %(name)s, 'running', %(attempt)s,
@@ -125,9 +138,10 @@ SELECT id, %(seq)s, 'step', %(name)s, 'running', %(attempt)s,
 FROM fence
 ON CONFLICT (execution_id, seq) DO UPDATE
 SET status = 'running', attempt = EXCLUDED.attempt,
-    deadline = CASE WHEN %(scope)s = 'global'
+    deadline = CASE WHEN %(scope)s = 'global' AND t.status = 'pending'
                     THEN COALESCE(t.deadline, EXCLUDED.deadline)
                     ELSE EXCLUDED.deadline END
+WHERE t.status <> 'done'
 RETURNING EXTRACT(EPOCH FROM deadline - {s}.clock_now())::float8"""
 
 RETRY_STEP_LATER = "WITH" + FENCE + """,
@@ -140,6 +154,7 @@ RETRY_STEP_LATER = "WITH" + FENCE + """,
         ON CONFLICT (execution_id, seq) DO UPDATE
         SET status = 'pending', attempt = EXCLUDED.attempt, error = EXCLUDED.error,
             wake_at = EXCLUDED.wake_at
+        WHERE t.status <> 'done'
         RETURNING wake_at
     )
 UPDATE {s}.executions e
@@ -153,7 +168,7 @@ INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
 SELECT id, %(seq)s, 'sleep', %(name)s, 'pending',
        COALESCE(%(until)s::timestamptz, {s}.clock_now() + make_interval(secs => %(seconds)s))
 FROM fence
-ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at
+ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at WHERE t.status <> 'done'
 RETURNING wake_at, wake_at <= {s}.clock_now()"""
 
 SCHEDULE_WAIT = "WITH" + FENCE + """
@@ -161,7 +176,7 @@ INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
 SELECT id, %(seq)s, 'event', %(name)s, 'pending',
        {s}.clock_now() + make_interval(secs => %(timeout)s)
 FROM fence
-ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at
+ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at WHERE t.status <> 'done'
 RETURNING wake_at"""
 
 # Resuming a sleep whose row exists (the execution suspended on it and was claimed again):
@@ -178,9 +193,12 @@ RETURNING 1"""
 # The same for an event wait whose event has arrived: one fenced statement takes the payload.
 # An event whose delivery committed after this statement's snapshot is missed here (nothing
 # returned) and found by the general path (SCHEDULE_WAIT, then FIND_EVENT under the lock).
+# The database decides: only an event received by the wait's deadline (the row's wake_at)
+# counts, however late a worker comes to look.
 RESUME_ARRIVED_EVENT = "WITH" + FENCE + """,
     arrived AS (
-        SELECT payload FROM {s}.events WHERE execution_id = %(id)s AND name = %(name)s
+        SELECT payload, received_at FROM {s}.events
+        WHERE execution_id = %(id)s AND name = %(name)s
     )
 UPDATE {s}.steps t
 SET status = 'done', ok = true, value = arrived.payload, error = NULL,
@@ -188,13 +206,19 @@ SET status = 'done', ok = true, value = arrived.payload, error = NULL,
 FROM fence, arrived
 WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'event'
   AND t.name = %(name)s AND t.status <> 'done'
+  AND (t.wake_at IS NULL OR arrived.received_at <= t.wake_at)
 RETURNING t.value::text"""
 
 # Runs as its own statement after SCHEDULE_WAIT has locked the execution row, so its
-# snapshot includes any event whose delivery committed while we waited for that lock.
+# snapshot includes any event whose delivery committed while we waited for that lock. An
+# event counts only if it was received by the deadline (%(wake_at)s; NULL: none).
 FIND_EVENT = """
-SELECT (SELECT payload::text FROM {s}.events WHERE execution_id = %(id)s AND name = %(name)s),
-       EXISTS (SELECT 1 FROM {s}.events WHERE execution_id = %(id)s AND name = %(name)s),
+WITH arrived AS (
+    SELECT payload FROM {s}.events
+    WHERE execution_id = %(id)s AND name = %(name)s
+      AND (%(wake_at)s::timestamptz IS NULL OR received_at <= %(wake_at)s::timestamptz)
+)
+SELECT (SELECT payload::text FROM arrived), EXISTS (SELECT 1 FROM arrived),
        %(wake_at)s::timestamptz <= {s}.clock_now()"""
 
 SUSPEND = """
@@ -283,8 +307,9 @@ SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NUL
 WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
+# Handed back unrun or interrupted: the same attempt runs again, with a fresh deadline.
 RELEASE_CHILD = """
-UPDATE {s}.steps SET status = 'pending', owner = NULL, lease_until = NULL,
+UPDATE {s}.steps SET status = 'pending', owner = NULL, lease_until = NULL, deadline = NULL,
                      wake_at = {s}.clock_now(), attempt = GREATEST(attempt - 1, 0)
 WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'"""
 
@@ -337,12 +362,23 @@ FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS h(id, seq, 
 WHERE s.execution_id = h.id AND s.seq = h.seq AND s.owner = h.owner AND s.status = 'running'
 RETURNING s.owner"""
 
+# An event is delivered to an execution that is not finished and whose wait of that name is
+# still to come or still open: not once the wait is done (consumed, or timed out) or its
+# deadline has passed, because such an event could never be read. The execution's row lock
+# orders this against the worker, which writes the wait's row under the same lock; FOR SHARE
+# reads that row as last committed (the statement's snapshot may predate the lock).
 SEND_EVENT = """
 WITH target AS (
     SELECT id, status, waiting_for FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE
+), wait AS (
+    SELECT status = 'done' OR wake_at <= {s}.clock_now() AS closed FROM {s}.steps
+    WHERE execution_id = %(id)s AND kind = 'event' AND name = %(name)s
+    FOR SHARE
 ), delivered AS (
     INSERT INTO {s}.events (execution_id, name, payload)
-    SELECT id, %(name)s, %(payload)s::json FROM target WHERE status NOT IN """ + TERMINAL + """
+    SELECT id, %(name)s, %(payload)s::json FROM target
+    WHERE status NOT IN """ + TERMINAL + """
+      AND NOT EXISTS (SELECT 1 FROM wait WHERE closed)
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), woken AS (
@@ -381,5 +417,18 @@ SELECT EXTRACT(EPOCH FROM LEAST(
     (SELECT min(s.lease_until) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
      WHERE s.child AND s.status = 'running' AND e.workflow = ANY(%(workflows)s))
 ) - {s}.clock_now())::float8"""
+
+# A worker that turns out to be alive after a takeover of its work (a database outage, a clock
+# jump, a pause) gives the lost lease it was counted back: only workers that never come back
+# (a crash, a poison execution that kills its worker) count towards max_lease_losses.
+REFUND_EXECUTIONS = """
+UPDATE {s}.executions e SET lost_leases = GREATEST(e.lost_leases - 1, 0), lost_owner = NULL
+FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS r(id, owner)
+WHERE e.id = r.id AND e.lost_owner = r.owner"""
+
+REFUND_CHILDREN = """
+UPDATE {s}.steps s SET lost_leases = GREATEST(s.lost_leases - 1, 0), lost_owner = NULL
+FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS r(id, seq, owner)
+WHERE s.execution_id = r.id AND s.seq = r.seq AND s.lost_owner = r.owner"""
 
 SHIFT_CLOCK = "UPDATE {s}.clock SET offset_seconds = offset_seconds + %(seconds)s"

@@ -90,10 +90,32 @@ def encode_error(exc: BaseException, *, attempts: int = 1) -> dict[str, Any]:
     return {
         "type": type(exc).__name__,
         "module": type(exc).__module__,
-        "message": _storable(str(exc)),
+        "message": _storable(_message(exc)),
         "attempts": attempts,
-        "traceback": _storable("".join(traceback.format_exception(exc))[-8000:]),
+        "traceback": _storable(_traceback(exc)),
     }
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``; an exception whose ``__str__`` itself raises is still described."""
+    try:
+        return str(exc)
+    except BaseException as broken:
+        try:
+            return f"<str() of this {type(exc).__name__} raised {type(broken).__name__}>"
+        except BaseException:
+            return "<unprintable exception>"
+
+
+def _traceback(exc: BaseException) -> str:
+    """The formatted traceback (its last 8000 characters), or what could be had of it."""
+    try:
+        return "".join(traceback.format_exception(exc))[-8000:]
+    except BaseException:
+        try:
+            return "".join(traceback.format_tb(exc.__traceback__))[-8000:]
+        except BaseException:
+            return ""
 
 
 def _storable(text: str) -> str:

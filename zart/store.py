@@ -10,7 +10,9 @@ of an execution, the client lets the pool pick one. psycopg's connection errors 
 from __future__ import annotations
 
 import contextlib
+import math
 import re
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -23,6 +25,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
+from psycopg import pq
 from psycopg.rows import TupleRow
 
 from . import queries, serde
@@ -38,12 +41,16 @@ from .retry import RetryPolicy
 
 __all__ = ["SCHEMA_VERSION", "ChildClaim", "Claim", "ExecutionRow", "Store", "validate_schema"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code expects (recorded in ``<schema>.schema_version``)."""
+
+_MIGRATION_FILE = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
 Connection = psycopg.Connection[TupleRow]
+
+_IDLE = pq.TransactionStatus.IDLE
 
 
 def validate_schema(schema: object) -> str:
@@ -55,6 +62,25 @@ def validate_schema(schema: object) -> str:
     if schema.lower().startswith("pg_") or schema.lower() == "information_schema":
         raise ConfigurationError(f"schema name {schema!r} is reserved by PostgreSQL")
     return schema
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered migrations in order: ``(version, sql)`` from ``zart/migrations/NNNN_*.sql``.
+
+    Version 1 is the first released schema; each later file takes a database from the version
+    before it to its own number.
+    """
+    found = []
+    for entry in resources.files("zart").joinpath("migrations").iterdir():
+        match = _MIGRATION_FILE.fullmatch(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text()))
+    found.sort()
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)) or numbers[-1] != SCHEMA_VERSION:
+        raise ConfigurationError(f"zart's migrations are numbered {numbers}; expected 1 to "
+                                 f"{SCHEMA_VERSION} without gaps (a broken installation)")
+    return found
 
 
 def schema_sql() -> str:
@@ -80,6 +106,14 @@ class Claim:
     expired: bool
     remaining: float | None
     has_history: bool = True
+    expires: float = math.inf
+    """When the lease runs out by this process's monotonic clock: taken before the claim
+    statement was sent, so never later than the database's own expiry; renewed by the
+    worker's heartbeat."""
+
+    def lease_expiry(self) -> float:
+        """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
+        return self.expires
 
 
 @dataclass(slots=True)
@@ -98,6 +132,12 @@ class ChildClaim:
     workflow: str
     input_text: str | None
     remaining: float | None
+    expires: float = math.inf
+    """As :attr:`Claim.expires`."""
+
+    def lease_expiry(self) -> float:
+        """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
+        return self.expires
 
 
 @dataclass(slots=True)
@@ -194,10 +234,10 @@ def translate_errors() -> _TranslateErrors:
     return _TRANSLATE_ERRORS
 
 
-def _child_claim(r: Sequence[Any]) -> ChildClaim:
+def _child_claim(r: Sequence[Any], expires: float) -> ChildClaim:
     """A claimed child from a row shaped like ``queries._CHILD_CLAIM_RETURNING``."""
     return ChildClaim(r[0], r[1], r[2], r[3], r[4], serde.loads(r[5]) or {}, r[6], r[7], r[8],
-                      r[9], r[10], r[11])
+                      r[9], r[10], r[11], expires)
 
 
 class Store:
@@ -232,6 +272,15 @@ class Store:
         with translate_errors(), self.pool.connection() as pooled:
             yield pooled
 
+    def acquire(self) -> Connection:
+        """A pooled connection, held until :meth:`give_back` (a worker thread's lane)."""
+        with translate_errors():
+            return self.pool.getconn()
+
+    def give_back(self, conn: Connection) -> None:
+        """Return a connection taken with :meth:`acquire` (the pool drops a broken one)."""
+        self.pool.putconn(conn)
+
     def purge_broken(self) -> None:
         """After a connection fault, drop the pooled connections that died with it, at once,
         rather than handing them out one failed attempt at a time."""
@@ -256,7 +305,8 @@ class Store:
     # -- schema -------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Create or upgrade the schema; safe when many processes start at once."""
+        """Create the schema, or upgrade it through the numbered migrations; safe when many
+        processes start at once. A schema newer than this code is refused."""
         key = {"key": f"zart-schema:{self.schema}"}
         with self.connection() as conn:
             if self._version(conn) == SCHEMA_VERSION:
@@ -267,17 +317,28 @@ class Store:
             try:
                 version = self._version(conn)
                 if version is None:
-                    with conn.transaction():
-                        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                        conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
-                        conn.execute(schema_sql().encode())
+                    self._apply(conn, schema_sql(), None)
                 elif version > SCHEMA_VERSION:
                     raise ConfigurationError(
                         f"schema {self.schema!r} is at version {version}, newer than this "
                         f"zart ({SCHEMA_VERSION}); upgrade zart")
+                else:
+                    for number, text in migrations():
+                        if version < number <= SCHEMA_VERSION:
+                            self._apply(conn, text, number)
             finally:
                 if not conn.broken:
                     conn.execute(queries.ADVISORY_UNLOCK, key)
+
+    def _apply(self, conn: Connection, sql: str, version: int | None) -> None:
+        """Run ``sql`` in the schema, in one transaction; record ``version`` if given (the
+        full schema records its own)."""
+        with conn.transaction():
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
+            conn.execute(sql.encode())
+            if version is not None:
+                conn.execute(self.sql.RECORD_VERSION, {"version": version})
 
     def _version(self, conn: Connection) -> int | None:
         exists = conn.execute(queries.SCHEMA_EXISTS,
@@ -348,20 +409,22 @@ class Store:
     def claim_executions(self, workflows: Sequence[str], limit: int, lease: float,
                          conn: Connection | None = None) -> list[Claim]:
         """Claim up to ``limit`` due executions of ``workflows`` (SKIP LOCKED)."""
+        expires = time.monotonic() + lease
         with self.connection(conn) as c:
             rows = c.execute(self.sql.CLAIM_EXECUTIONS, {
                 "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
         return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
-                      bool(r[10])) for r in rows]
+                      bool(r[10]), expires) for r in rows]
 
     def claim_children(self, workflows: Sequence[str], limit: int, lease: float,
                        conn: Connection | None = None) -> list[ChildClaim]:
         """Claim up to ``limit`` due parallel children of ``workflows``."""
+        expires = time.monotonic() + lease
         with self.connection(conn) as c:
             rows = c.execute(self.sql.CLAIM_CHILDREN, {
                 "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
-        return [_child_claim(r) for r in rows]
+        return [_child_claim(r, expires) for r in rows]
 
     def next_due(self, workflows: Sequence[str], conn: Connection | None = None) -> float | None:
         """Seconds until the next sleep, retry, timeout or lease expiry falls due (None: none)."""
@@ -408,11 +471,18 @@ class Store:
         insert of the hot path; anything else takes the general upsert.
         """
         with self.connection(conn) as c:
-            if fresh and record.ok and record.value is not None:  # the hot path
-                result = self._checkpoint_new_ok.execute(c, (
-                    claim.execution_id.encode(), str(claim.owner).encode(),
-                    str(record.seq).encode(), record.kind.encode(), record.name.encode(),
-                    record.value.encode(), str(record.attempt).encode()))
+            # The hot path: a raw prepared statement, outside any transaction only. Inside a
+            # transactional step's, a rollback of a savepoint could have deallocated it, and
+            # a failure there would abort the step's writes; psycopg's own path knows.
+            if (fresh and record.ok and record.value is not None
+                    and c.pgconn.transaction_status == _IDLE):
+                try:
+                    result = self._checkpoint_new_ok.execute(c, (
+                        claim.execution_id.encode(), str(claim.owner).encode(),
+                        str(record.seq).encode(), record.kind.encode(), record.name.encode(),
+                        record.value.encode(), str(record.attempt).encode()))
+                except psycopg.errors.UniqueViolation:
+                    return False  # recorded by someone else: this claim's view is stale
                 return result.ntuples > 0
             row = c.execute(self.sql.CHECKPOINT, {
                 "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
@@ -558,6 +628,22 @@ class Store:
         with self.connection(conn) as c:
             c.execute(self.sql.RELEASE, {"id": claim.execution_id, "owner": claim.owner})
 
+    def refund_lost(self, lost: Sequence[Claim | ChildClaim],
+                    conn: Connection | None = None) -> None:
+        """These claims' work was taken over while their worker was alive: give back the lost
+        leases the takeovers counted (only where the takeover found exactly this claim)."""
+        executions = [c for c in lost if isinstance(c, Claim)]
+        children = [c for c in lost if isinstance(c, ChildClaim)]
+        with self.connection(conn) as c:
+            if executions:
+                c.execute(self.sql.REFUND_EXECUTIONS, {
+                    "ids": [e.execution_id for e in executions],
+                    "owners": [e.owner for e in executions]})
+            if children:
+                c.execute(self.sql.REFUND_CHILDREN, {
+                    "ids": [h.execution_id for h in children], "seqs": [h.seq for h in children],
+                    "owners": [h.owner for h in children]})
+
     # -- parallel children ----------------------------------------------------------------
 
     def complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
@@ -576,6 +662,7 @@ class Store:
         parent if they were its last open ones), claiming up to ``claim`` more of its due
         children in the same commit. Returns the positions accepted (the others' claims no
         longer hold them) and the children claimed."""
+        expires = time.monotonic() + lease
         with self.connection(conn) as c:
             rows = c.execute(self.sql.COMPLETE_CHILDREN, {
                 "id": execution_id, "seqs": [o.child.seq for o in outcomes],
@@ -584,7 +671,7 @@ class Store:
                 "errors": [_error_text(o.error) for o in outcomes], "claim": claim,
                 "lease": lease}).fetchall()
         accepted = set(rows[0][0] or ()) if rows else set()
-        return accepted, [_child_claim(r[1:]) for r in rows if r[1] is not None]
+        return accepted, [_child_claim(r[1:], expires) for r in rows if r[1] is not None]
 
     def retry_child_later(self, child: ChildClaim, error: dict[str, Any], delay: float,
                           conn: Connection | None = None) -> bool:

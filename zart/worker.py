@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import ConfigurationError, DatabaseUnavailable
 from .executor import Executor
+from .lanes import Lane
 from .store import ChildClaim, Claim, Store, translate_errors
 from .workflow import registered_workflows
 
@@ -84,10 +85,13 @@ class Worker:
         if unknown:
             raise ConfigurationError(f"worker asked to run unregistered workflow(s) {unknown}")
         self.workflows = names
-        self.store = Store(dsn, schema, min_size=1, max_size=threads + 3, name=self.name)
+        # One connection per thread, the dispatcher's and the heartbeat's, and room for the
+        # connections of timed transactional attempts abandoned at their timeout (each keeps
+        # its own until it ends; see zart.lanes).
+        self.store = Store(dsn, schema, min_size=1, max_size=2 * threads + 3, name=self.name)
         self.executor = Executor(self.store, max_lease_losses=max_lease_losses,
                                  should_stop=self._stop_flag, on_suspend=self._poke,
-                                 lease=self.lease, claim_siblings=True)
+                                 lease=self.lease, claim_siblings=True, on_lost=self._lost)
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._held: dict[uuid.UUID, Claim | ChildClaim] = {}
@@ -95,6 +99,9 @@ class Worker:
         # (an outage longer than the pool's timeout): returned as soon as it answers again, so
         # the outage costs neither a lease's wait nor a counted lost lease.
         self._unreturned: list[Claim | ChildClaim] = []
+        # Work taken over from this worker while it was alive: the lost leases the takeovers
+        # counted are given back by the heartbeat (retried until the database answers).
+        self._refunds: dict[uuid.UUID, Claim | ChildClaim] = {}
         self._lock = threading.Lock()
         self._busy = 0
         self._started = False
@@ -201,6 +208,7 @@ class Worker:
         backoff = 0.05
         while not self._stopping.is_set():
             self._wake.clear()
+            self._supervise()
             try:
                 self._return_unreturned()
                 full = self._claim_round()
@@ -213,10 +221,19 @@ class Worker:
                 log.warning("%s: %s; retrying in %.2fs", self.name, exc, backoff)
                 self.store.purge_broken()
                 wait, backoff = backoff, min(backoff * 2, 5.0)
-            except Exception:
+            except BaseException:  # supervised: the claim loop never dies of a bug
                 log.exception("%s: claim loop error", self.name)
                 wait = self.poll_interval
             self._wake.wait(wait)
+
+    def _supervise(self) -> None:
+        """Replace a worker thread that died (it never should: every exception is caught), so
+        the claim loop never hands work to a thread that is not there."""
+        for index, thread in enumerate(self._workers):
+            if not thread.is_alive() and not self._stopping.is_set():
+                log.error("%s: %s died; starting a new one", self.name, thread.name)
+                self._threads.remove(thread)
+                self._workers[index] = self._spawn(self._work, f"thread-{index}")
 
     def _idle(self) -> int:
         with self._lock:
@@ -273,21 +290,22 @@ class Worker:
         """Run one claimed item; a sibling child claimed with its outcome, to run next."""
         following: ChildClaim | None = None
         try:
-            with self.store.connection() as conn:
+            with Lane(self.store) as lane:
                 if isinstance(item, Claim):
-                    self.executor.run_execution(item, conn)
+                    self.executor.run_execution(item, lane)
                 else:
-                    following = self.executor.run_child(item, conn)
+                    following = self.executor.run_child(item, lane)
         except DatabaseUnavailable as exc:
             # Infrastructure, not the workflow's fault: never fail the execution for it.
             # Hand it back if the database is reachable again, else its lease expires.
             log.warning("%s: %s; handing %s back", self.name, exc, _describe(item))
             self.store.purge_broken()
             self._hand_back(item)
-        except Exception:
-            # A bug, not a fault of the infrastructure: do not hand it back for an instant
-            # retry (a hot loop). Its lease expires, another claim tries again, and
-            # repeated losses end the execution as failed (max_lease_losses).
+        except BaseException:
+            # A bug, not a fault of the infrastructure (user code's own exceptions, system
+            # exits included, are recorded by the executor): this thread lives on. Do not hand
+            # the work back for an instant retry (a hot loop): its lease expires, another claim
+            # tries again, and repeated losses end the execution as failed (max_lease_losses).
             log.exception("%s: unexpected error running %s", self.name, _describe(item))
         finally:
             self._done(item, following)
@@ -301,6 +319,7 @@ class Worker:
         """Make unfinished work claimable again now; if the database is unreachable, keep it
         for the dispatcher to return once it answers (its lease, meanwhile, runs out as usual,
         and another worker may take it over: the return then changes nothing)."""
+        self._lost(item)  # if another worker took it over meanwhile, that was no crash
         try:
             self._release(item)
         except DatabaseUnavailable:
@@ -308,6 +327,11 @@ class Worker:
                      _describe(item))
             with self._lock:
                 self._unreturned.append(item)
+
+    def _lost(self, item: Claim | ChildClaim) -> None:
+        """``item`` was taken over (or may have been) while this worker was alive."""
+        with self._lock:
+            self._refunds[item.owner] = item
 
     def _release(self, item: Claim | ChildClaim) -> None:
         if isinstance(item, Claim):
@@ -357,6 +381,10 @@ class Worker:
                 log.warning("%s: listener: %s; reconnecting in %.1fs", self.name, exc, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except BaseException:  # supervised: polling alone would still find the work
+                log.exception("%s: listener error; reconnecting in %.1fs", self.name, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     def _heartbeat(self) -> None:
         # Its own event, set by stop() once the worker threads are done: leases of steps still
@@ -364,28 +392,54 @@ class Worker:
         interval = self.lease / 3
         missed_before: set[uuid.UUID] = set()
         while not self._threads_done.wait(interval):
-            with self._lock:
-                held = list(self._held.values())
-            if not held:
-                continue
-            executions = [(h.execution_id, h.owner) for h in held if isinstance(h, Claim)]
-            children = [(h.execution_id, h.seq, h.owner) for h in held
-                        if isinstance(h, ChildClaim)]
             try:
-                alive = self.store.heartbeat(executions, children, self.lease)
+                missed_before = self._beat(missed_before)
             except DatabaseUnavailable as exc:
                 log.warning("%s: heartbeat: %s", self.name, exc)
-                continue
-            # A token the heartbeat did not renew is usually work that just finished (its
-            # last transaction committed before the thread let go of it): only one missed
-            # twice in a row, and still held, has really been lost.
-            with self._lock:
-                missed = {h.owner for h in held if h.owner not in alive and h.owner in self._held}
-            for item in held:
-                if item.owner in missed and item.owner in missed_before:
+            except BaseException:  # supervised: the heartbeat never dies of a bug
+                log.exception("%s: heartbeat error", self.name)
+        with contextlib.suppress(DatabaseUnavailable):
+            self._flush_refunds()
+
+    def _beat(self, missed_before: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Renew every lease held, give back lost leases; the tokens missed this time."""
+        self._flush_refunds()
+        with self._lock:
+            held = list(self._held.values())
+        if not held:
+            return set()
+        executions = [(h.execution_id, h.owner) for h in held if isinstance(h, Claim)]
+        children = [(h.execution_id, h.seq, h.owner) for h in held
+                    if isinstance(h, ChildClaim)]
+        started = time.monotonic()
+        alive = self.store.heartbeat(executions, children, self.lease)
+        for item in held:
+            if item.owner in alive:
+                item.expires = started + self.lease
+        # A token the heartbeat did not renew is usually work that just finished (its
+        # last transaction committed before the thread let go of it): only one still held
+        # has really been lost, to a takeover or a cancel, while this worker is alive.
+        with self._lock:
+            missed = {h.owner for h in held if h.owner not in alive and h.owner in self._held}
+        for item in held:
+            if item.owner in missed:
+                self._lost(item)
+                if item.owner in missed_before:
                     log.warning("%s: lease of %s lost; its next write will be refused",
                                 self.name, _describe(item))
-            missed_before = missed
+        return missed
+
+    def _flush_refunds(self) -> None:
+        with self._lock:
+            refunds, self._refunds = self._refunds, {}
+        if not refunds:
+            return
+        try:
+            self.store.refund_lost(list(refunds.values()))
+        except BaseException:
+            with self._lock:
+                self._refunds = {**refunds, **self._refunds}
+            raise
 
 
 def _is_int(value: object) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -189,6 +191,29 @@ def test_resume_without_the_pending_commands_outcome_raises_runtime_error(
 def test_interpreter_rejects_what_is_not_a_generator() -> None:
     with pytest.raises(WorkflowDefinitionError, match="must be a generator"):
         Interpreter(sequence("a"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cleanup", ["yields", "raises"])
+def test_close_drops_what_a_finally_does_instead_of_exiting(cleanup: str) -> None:
+    """A ``finally`` that yields (Python: "generator ignored GeneratorExit") or raises while
+    the execution is let go cannot be recorded; close() must not raise it over the reason the
+    execution was let go."""
+    events: list[str] = []
+
+    def body() -> Body:
+        try:
+            yield step("a")
+        finally:
+            events.append("finally")
+            if cleanup == "yields":
+                yield step("cleanup")
+            else:
+                raise RuntimeError("cleanup failed")
+
+    interpreter = Interpreter(body())
+    interpreter.start()
+    interpreter.close()
+    assert events == ["finally"]
 
 
 def test_close_raises_generator_exit_at_the_yield() -> None:
@@ -555,6 +580,40 @@ def test_body_raising_before_any_command_is_raised_from_position_zero() -> None:
     assert isinstance(outcome, Raised)
     assert isinstance(outcome.error, KeyError)
     assert outcome.from_seq == 0
+
+
+@pytest.mark.parametrize("error", [SystemExit(2), asyncio.CancelledError("stop"),
+                                   GeneratorExit()], ids=lambda e: type(e).__name__)
+def test_a_base_exception_from_the_body_ends_it_as_raised_like_any_error(
+        error: BaseException) -> None:
+    def body() -> Body:
+        yield step("a")
+        raise error
+
+    outcome = Interpreter(body(), [done(0, "a")]).start()
+    assert outcome == Raised(error, 0)
+
+
+def test_a_keyboard_interrupt_from_the_body_is_the_users_ctrl_c_in_the_main_thread() -> None:
+    def body() -> Body:
+        raise KeyboardInterrupt
+        yield step("never")
+
+    with pytest.raises(KeyboardInterrupt):
+        Interpreter(body()).start()
+
+
+def test_a_keyboard_interrupt_raised_by_a_body_in_another_thread_is_its_error() -> None:
+    def body() -> Body:
+        raise KeyboardInterrupt
+        yield step("never")
+
+    outcomes: list[Any] = []
+    thread = threading.Thread(target=lambda: outcomes.append(Interpreter(body()).start()))
+    thread.start()
+    thread.join(5)
+    assert isinstance(outcomes[0], Raised)
+    assert isinstance(outcomes[0].error, KeyboardInterrupt)
 
 
 def test_body_raising_a_workflow_definition_error_is_broken_not_raised() -> None:

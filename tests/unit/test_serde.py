@@ -222,3 +222,15 @@ def test_decode_step_error_of_an_empty_error_gives_a_generic_step_failed() -> No
     assert (exc.error_type, exc.message, exc.attempts, exc.error_module) == (
         "Error", "", 1, "builtins",
     )
+
+
+class _BrokenStr(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_encode_error_of_an_exception_whose_str_raises_still_names_its_type() -> None:
+    encoded = serde.encode_error(_BrokenStr(), attempts=2)
+    assert encoded["type"] == "_BrokenStr"
+    assert encoded["attempts"] == 2
+    assert "str() of this _BrokenStr raised RuntimeError" in encoded["message"]

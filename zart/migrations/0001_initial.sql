@@ -1,0 +1,133 @@
+-- zart schema, version 1: the single source of zart's DDL.
+--
+-- zart applies this file itself (zart.store.Store.migrate) inside one transaction, under an
+-- advisory lock, with `SET LOCAL search_path` pointing at the configured schema (default
+-- "zart"), so every object below lives in that schema. Functions pin the search_path they
+-- were created with, so they work from any session.
+
+CREATE TABLE schema_version (
+    version     integer PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- The database's clock decides when things are due. Tests move time by raising the offset,
+-- never by sleeping; in production it stays 0.
+CREATE TABLE clock (
+    id              boolean PRIMARY KEY DEFAULT true CHECK (id),
+    offset_seconds  double precision NOT NULL DEFAULT 0
+);
+INSERT INTO clock DEFAULT VALUES;
+
+-- A SQL-standard body: its table is resolved once, here, so the function works from any
+-- search_path and can still be inlined into the statements that call it.
+CREATE FUNCTION clock_now() RETURNS timestamptz
+    LANGUAGE sql STABLE
+    BEGIN ATOMIC
+        SELECT now() + make_interval(secs => offset_seconds) FROM clock;
+    END;
+
+-- One row per execution of a workflow.
+--   pending    claimable once wake_at has passed
+--   running    held by a worker: owner is the claim's token, lease_until its expiry
+--   waiting    suspended on a sleep, a retry delay (wake_at), an event (waiting_for) or
+--              parallel children (waiting_for = '#parallel'); no thread is held
+--   completed / failed / cancelled: final
+CREATE TABLE executions (
+    id            text PRIMARY KEY,
+    workflow      text NOT NULL,
+    status        text NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'running', 'waiting',
+                                    'completed', 'failed', 'cancelled')),
+    input         json,
+    result        json,
+    error         json,
+    attempt       integer NOT NULL DEFAULT 1,     -- attempt of the workflow body
+    max_attempts  integer NOT NULL DEFAULT 1,
+    retry         json,                           -- the workflow's retry policy
+    deadline      timestamptz,                    -- the workflow's timeout
+    wake_at       timestamptz,
+    waiting_for   text,
+    open_children integer NOT NULL DEFAULT 0,     -- parallel children not done yet: the
+                                                  -- barrier opens when it reaches 0
+    owner         uuid,
+    lease_until   timestamptz,
+    lost_leases   integer NOT NULL DEFAULT 0,     -- claims taken over from an expired lease
+    created_at    timestamptz NOT NULL DEFAULT clock_now(),
+    updated_at    timestamptz NOT NULL DEFAULT clock_now(),
+    finished_at   timestamptz
+);
+CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 'waiting');
+-- Every execution's row is updated several times in its life (claimed, suspended, woken,
+-- finished): vacuum and analyze it far more eagerly than the defaults (20% / 10% of the
+-- table), or claims wade through dead index entries and plan with stale statistics.
+ALTER TABLE executions SET (autovacuum_vacuum_scale_factor = 0.01,
+                            autovacuum_analyze_scale_factor = 0.01, fillfactor = 90);
+CREATE INDEX executions_leased ON executions (lease_until) WHERE status = 'running';
+
+-- The history: one row per command key (kind, name) at its position (seq). A row is the
+-- checkpoint once status = 'done' (ok + value, or not ok + error); before that it carries
+-- the state of a command in progress: attempts made, when it is due, its deadline.
+-- Parallel children (child = true) are claimable work of their own, with a lease.
+CREATE TABLE steps (
+    -- No foreign key: every insert is fenced by a lock on its execution's row, which proves
+    -- the execution exists; the key's check would cost each checkpoint another lookup.
+    execution_id   text NOT NULL,
+    seq            integer NOT NULL,
+    kind           text NOT NULL CHECK (kind IN ('step', 'sleep', 'event', 'capture')),
+    name           text NOT NULL,
+    status         text NOT NULL CHECK (status IN ('pending', 'running', 'done', 'cancelled')),
+    ok             boolean,
+    value          json,
+    error          json,
+    attempt        integer NOT NULL DEFAULT 0,    -- attempts made so far
+    wake_at        timestamptz,                   -- sleep due, retry due, event deadline
+    deadline       timestamptz,                   -- step timeout
+    child          boolean NOT NULL DEFAULT false,
+    fn             text,                          -- children: "module:qualname"
+    args           json,                          -- children: {"args": [...], "kwargs": {...}}
+    options        json,                          -- children: retry, timeout, transactional
+    owner          uuid,
+    lease_until    timestamptz,
+    lost_leases    integer NOT NULL DEFAULT 0,
+    created_at     timestamptz NOT NULL DEFAULT clock_now(),
+    finished_at    timestamptz,
+    PRIMARY KEY (execution_id, seq),
+    UNIQUE (execution_id, kind, name)
+);
+CREATE INDEX steps_children_due ON steps (wake_at) WHERE child AND status = 'pending';
+ALTER TABLE steps SET (autovacuum_vacuum_scale_factor = 0.02,
+                       autovacuum_analyze_scale_factor = 0.02);
+CREATE INDEX steps_children_leased ON steps (lease_until) WHERE child AND status = 'running';
+
+-- The event inbox: an event may arrive before, during or after its wait. One per
+-- (execution, name): a second delivery changes nothing.
+CREATE TABLE events (
+    execution_id  text NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    payload       json,
+    received_at   timestamptz NOT NULL DEFAULT clock_now(),
+    PRIMARY KEY (execution_id, name)
+);
+
+-- Wake-ups are pushed: new claimable work notifies "<schema>_work", a finished execution
+-- notifies "<schema>_done" with its id. NOTIFY is sent at commit, so work started inside a
+-- caller's transaction is announced only if that transaction commits.
+CREATE FUNCTION notify_work() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$ BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '_work', ''); RETURN NULL; END $$;
+
+CREATE FUNCTION notify_done() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$ BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '_done', NEW.id); RETURN NULL; END $$;
+
+CREATE TRIGGER executions_work AFTER INSERT OR UPDATE OF status ON executions
+    FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION notify_work();
+
+CREATE TRIGGER executions_done AFTER UPDATE OF status ON executions
+    FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
+    EXECUTE FUNCTION notify_done();
+
+CREATE TRIGGER steps_work AFTER INSERT OR UPDATE OF status ON steps
+    FOR EACH ROW WHEN (NEW.child AND NEW.status = 'pending') EXECUTE FUNCTION notify_work();
+
+INSERT INTO schema_version (version) VALUES (1);
