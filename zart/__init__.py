@@ -20,6 +20,8 @@ it stopped and a completed step never runs again::
         print(app.start(checkout, {"id": "o-1", "amount": 9.5}).result(timeout=60))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .client import Handle, Zart
 from .commands import (
     Capture,
@@ -56,10 +58,22 @@ from .errors import (
     ZartError,
 )
 from .retry import RetryPolicy, exponential, fixed, linear
-from .worker import Worker
 from .workflow import StepFunction, Workflow, step, workflow
 
+if TYPE_CHECKING:
+    from .runtime import Worker
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``zart.Worker``, imported on first use: an application that only starts executions and
+    reads results never loads the worker runtime."""
+    if name == "Worker":
+        from .runtime import Worker
+
+        return Worker
+    raise AttributeError(f"module 'zart' has no attribute {name!r}")
 
 __all__ = [
     "Capture",

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -23,8 +23,10 @@ from .errors import (
     WorkflowNotFound,
 )
 from .store import ExecutionRow, Store, translate_errors, validate_schema
-from .worker import Worker
 from .workflow import Workflow, get_workflow
+
+if TYPE_CHECKING:
+    from .runtime import Worker
 
 __all__ = ["FINAL_STATUSES", "STATUSES", "Handle", "Zart"]
 
@@ -118,6 +120,8 @@ class Zart:
     def worker(self, threads: int = 8, *, lease: float = 30.0, poll_interval: float = 5.0,
                workflows: Sequence[str] | None = None, max_lease_losses: int = 10) -> Worker:
         """A :class:`Worker` for the workflows registered in this process (or ``workflows``)."""
+        from .runtime import Worker  # the client alone never loads the runtime
+
         return Worker(self.dsn, self.schema, threads=threads, lease=lease,
                       poll_interval=poll_interval, workflows=workflows,
                       max_lease_losses=max_lease_losses)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import string
 from collections.abc import Callable, Generator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
@@ -13,7 +14,8 @@ from .durations import Duration, parse_duration
 from .errors import WorkflowDefinitionError, WorkflowNotFound
 from .retry import NO_RETRY, RetryPolicy
 
-__all__ = ["StepFunction", "Workflow", "get_workflow", "registered_workflows", "step", "workflow"]
+__all__ = ["StepFunction", "Workflow", "get_step", "get_workflow", "registered_steps",
+           "registered_workflows", "step", "step_key", "workflow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,6 +23,11 @@ R = TypeVar("R")
 WorkflowBody = Callable[..., Generator[Any, Any, Any]]
 
 _REGISTRY: dict[str, Workflow] = {}
+# Module-level steps by their registered name (the template given to @zart.step): parallel
+# children are stored under it, so any worker that imported the step can run them, whatever
+# the module was called in the process that started them (``__main__`` for a script).
+_STEPS: dict[str, StepFunction[Any, Any]] = {}
+_STEP_KEYS: dict[Callable[..., Any], str] = {}
 _NO_ARGUMENTS: dict[str, Any] = {}
 
 
@@ -73,7 +80,7 @@ def workflow(name: str, *, timeout: Duration | None = None,
                 f"workflow {name!r} takes one argument (its input data), not "
                 f"{len(inspect.signature(fn).parameters)}")
         existing = _REGISTRY.get(name)
-        if existing is not None and _origin(existing.fn) != _origin(fn):
+        if existing is not None and _identity(existing.fn) != _identity(fn):
             raise WorkflowDefinitionError(
                 f"workflow {name!r} is already registered by {_origin(existing.fn)}; "
                 f"cannot register {_origin(fn)} under the same name")
@@ -86,6 +93,15 @@ def workflow(name: str, *, timeout: Duration | None = None,
 
 def _origin(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def _identity(fn: Callable[..., Any]) -> tuple[str, str]:
+    """What makes two definitions the same: the source file and the qualified name. Not the
+    module's name: a file run as a script is ``__main__`` and may also be imported under its
+    own name, and both registrations are the same definition."""
+    code = getattr(fn, "__code__", None)
+    path = os.path.realpath(code.co_filename) if code is not None else fn.__module__
+    return path, fn.__qualname__
 
 
 def get_workflow(name: str) -> Workflow:
@@ -101,6 +117,37 @@ def get_workflow(name: str) -> Workflow:
 def registered_workflows() -> dict[str, Workflow]:
     """A copy of the registry: name to workflow."""
     return dict(_REGISTRY)
+
+
+def registered_steps() -> dict[str, StepFunction[Any, Any]]:
+    """A copy of the step registry: registered name (the template) to module-level step."""
+    return dict(_STEPS)
+
+
+def step_key(fn: Callable[..., Any]) -> str | None:
+    """The registered name of the module-level ``@zart.step`` whose function is ``fn``."""
+    return _STEP_KEYS.get(fn)
+
+
+def get_step(key: str) -> StepFunction[Any, Any] | None:
+    """The module-level step registered as ``key``, or None."""
+    return _STEPS.get(key)
+
+
+def _register_step(definition: StepFunction[Any, Any]) -> None:
+    fn = definition.fn
+    if "<locals>" in getattr(fn, "__qualname__", "<locals>"):
+        return  # only module-level steps can be run by other workers as parallel children
+    existing = _STEPS.get(definition.name)
+    if existing is not None and _identity(existing.fn) != _identity(fn):
+        raise WorkflowDefinitionError(
+            f"step {definition.name!r} is already registered by {_origin(existing.fn)}; "
+            f"cannot register {_origin(fn)} under the same name (give one of them another "
+            f"name: parallel children are found by it)")
+    if existing is not None:
+        _STEP_KEYS.pop(existing.fn, None)
+    _STEPS[definition.name] = definition
+    _STEP_KEYS[fn] = definition.name
 
 
 class StepFunction(Generic[P, R]):
@@ -161,6 +208,7 @@ class StepFunction(Generic[P, R]):
             self._build = step_factory(name, fields, fn, retry, timeout, timeout_scope,
                                        transactional)
         functools.update_wrapper(self, fn)
+        _register_step(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Step:
         """Build the command that runs this step with these arguments."""

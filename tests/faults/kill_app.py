@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 import zart
-from zart.executor import Executor
+from zart.runtime.executor import Executor
 from zart.store import Store
 
 STEPS = ("kill-reserve", "kill-charge", "kill-ship")

@@ -670,7 +670,7 @@ CASES = [
     at_runtime("parallel-child-kwargs-nan", parallel_child_kwargs_nan, "SerializationError",
                "the arguments of parallel child 'bad-child'", "NaN"),
     at_runtime("parallel-child-lambda", parallel_child_is_a_lambda, "SerializationError",
-               "must be a module-level function"),
+               "must be a module-level @zart.step function"),
     at_runtime("workflow-result-unserializable", result_unserializable, "SerializationError",
                "the result of workflow 'bad-body'", "not JSON-serializable"),
     at_runtime("workflow-result-inf", result_inf, "SerializationError",

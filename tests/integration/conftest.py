@@ -3,7 +3,7 @@ modules here that import them from ``.conftest``, next to one of their own."""
 
 import zart
 from tests.conftest import drop_schema, wait_until
-from zart.executor import Executor
+from zart.runtime.executor import Executor
 
 __all__ = ["drop_schema", "run_due", "wait_until"]
 

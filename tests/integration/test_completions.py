@@ -1,5 +1,5 @@
-"""Group commit of parallel children's outcomes (zart.completions) on a real server: outcomes
-of one parent that arrive while another thread commits are recorded together, every thread
+"""Group commit of parallel children's outcomes (zart.runtime.completions) on a real server:
+outcomes of one parent that arrive while another thread commits are recorded together, every thread
 gets its own answer, and the barrier opens exactly once."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 import zart
-from zart.completions import ChildCompletions
-from zart.executor import Executor
+from zart.runtime.completions import ChildCompletions
+from zart.runtime.executor import Executor
 from zart.store import ChildClaim, ChildOutcome
 
 from .conftest import run_due, wait_until

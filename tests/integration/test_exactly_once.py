@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 import zart
-from zart.executor import Executor
 from zart.interpreter import Record
+from zart.runtime.executor import Executor
 
 from .conftest import run_due, wait_until
 

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 import zart
-from zart.executor import Executor
 from zart.interpreter import Record
+from zart.runtime.executor import Executor
 
 from . import crash_app
 from .conftest import wait_until

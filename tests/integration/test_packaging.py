@@ -1,4 +1,4 @@
-"""The built wheel carries schema.sql and py.typed.
+"""The built wheel carries schema.sql, the numbered migrations and py.typed.
 
 The top-level ``schema.sql`` is the single source of zart's DDL; ``zart/schema.sql`` is a
 symlink to it so that setuptools ships it as package data (``[options.package_data]`` in
@@ -65,6 +65,13 @@ def test_schema_symlink_points_at_top_level_schema() -> None:
 def test_wheel_ships_schema_sql_identical_to_top_level(wheel: zipfile.ZipFile) -> None:
     assert "zart/schema.sql" in wheel.namelist()
     assert wheel.read("zart/schema.sql") == (REPO / "schema.sql").read_bytes()
+
+
+def test_wheel_ships_every_migration(wheel: zipfile.ZipFile) -> None:
+    local = sorted(p.name for p in (REPO / "zart" / "store" / "migrations").glob("*.sql"))
+    shipped = sorted(n.rsplit("/", 1)[-1] for n in wheel.namelist()
+                     if n.startswith("zart/store/migrations/") and n.endswith(".sql"))
+    assert shipped == local and len(local) >= 2
 
 
 def test_wheel_ships_py_typed(wheel: zipfile.ZipFile) -> None:

@@ -1,4 +1,4 @@
-"""The raw prepared statement of the checkpoint hot path (zart.prepared), on a real server:
+"""The raw prepared statement of the checkpoint hot path (zart.store.prepared), on a real server:
 prepared once per connection, inside the caller's transaction, errors as psycopg's own."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 
 import zart
 from zart.interpreter import Record
-from zart.prepared import PreparedStatement
 from zart.retry import NO_RETRY
 from zart.store import Claim
+from zart.store.prepared import PreparedStatement
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 import zart
-from zart.executor import Executor
 from zart.interpreter import Interpreter, Returned
+from zart.runtime.executor import Executor
 
 from .conftest import run_due, wait_until
 
@@ -164,7 +164,7 @@ class CountingConnection(psycopg.Connection[Any]):
 
     ``statements`` holds the first word of each statement sent through ``execute``;
     ``round_trips`` counts every exchange with the server, including the checkpoint's raw
-    prepared statement, which bypasses ``execute`` (zart.prepared).
+    prepared statement, which bypasses ``execute`` (zart.store.prepared).
     """
 
     statements: list[str]

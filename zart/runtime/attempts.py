@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import serde
-from .context import ExecutionContext, bound
-from .errors import DatabaseUnavailable, SerializationError
-from .interpreter import is_user_interrupt
+from .. import serde
+from ..context import ExecutionContext, bound
+from ..errors import DatabaseUnavailable, SerializationError
+from ..interpreter import is_user_interrupt
+from ..store import Connection
 from .lanes import Lane
-from .store import Connection
 
 __all__ = ["AttemptOutcome", "LeaseExpired", "StepCall", "run_attempt", "timeout_failure"]
 

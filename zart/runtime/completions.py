@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from .store import ChildClaim, ChildOutcome, Connection, Store
+from ..store import ChildClaim, ChildOutcome, Connection, Store
 
 __all__ = ["ChildCompletions"]
 

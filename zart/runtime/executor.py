@@ -14,19 +14,15 @@ worker that is alive is not counted against the execution (:meth:`Store.refund_l
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
-from . import serde
-from .attempts import LeaseExpired, StepCall, run_attempt
-from .commands import Capture, Parallel, Sleep, Step, WaitEvent
-from .completions import ChildCompletions
-from .context import ExecutionContext, bound
-from .errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
-from .interpreter import (
+from .. import serde
+from ..commands import Capture, Parallel, Sleep, Step, WaitEvent
+from ..context import ExecutionContext, bound
+from ..errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
+from ..interpreter import (
     Broken,
     Interpreter,
     Outcome,
@@ -36,70 +32,24 @@ from .interpreter import (
     Returned,
     is_user_interrupt,
 )
+from ..store import ChildClaim, Claim, Connection, Store
+from ..workflow import get_workflow
+from .attempts import LeaseExpired, StepCall, run_attempt
+from .children import ChildRunner, function_ref
+from .completions import ChildCompletions
+from .hooks import Held, Hooks, failure, retry_delay
 from .lanes import Lane
-from .retry import RetryPolicy
-from .store import ChildClaim, ChildOutcome, Claim, Connection, Store
-from .workflow import StepFunction, get_workflow
 
-__all__ = ["Executor", "function_ref", "resolve_function"]
+__all__ = ["Executor"]
 
 log = logging.getLogger("zart")
-
-Held = Claim | ChildClaim
-
-
-def function_ref(fn: Callable[..., Any]) -> str:
-    """``module:qualname`` of a module-level function, for parallel children; else raise."""
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
-        raise SerializationError(
-            f"parallel child {qualname or fn!r} must be a module-level function, so that any "
-            f"worker can import it (not a lambda, closure or nested function)")
-    ref = f"{module}:{qualname}"
-    try:
-        resolve_function(ref)
-    except Exception as exc:
-        raise SerializationError(f"parallel child {ref} cannot be imported by name, so other "
-                                 f"workers could not run it: {exc}") from None
-    return ref
-
-
-def resolve_function(ref: str) -> Callable[..., Any]:
-    """Import the function named by :func:`function_ref`."""
-    module_name, _, qualname = ref.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    if isinstance(target, StepFunction):
-        target = target.fn
-    if not callable(target):
-        raise TypeError(f"{ref} is not callable")
-    return target  # type: ignore[no-any-return]
-
-
-def _failure(name: str, kind: str, message: str, attempts: int) -> dict[str, Any]:
-    return {"type": kind, "kind": kind, "module": "zart.errors", "message": message,
-            "attempts": attempts, "step": name}
-
-
-def _retry_delay(retry: RetryPolicy, attempt: int, error: dict[str, Any],
-                 scope: str) -> float | None:
-    """Seconds before the next attempt of a failed step, or None: its failure is final."""
-    if error.get("retryable") is False:
-        return None
-    if error.get("kind") == "StepTimeout" and scope == "global":
-        return None  # the one deadline of every attempt has passed
-    return retry.delay_before(attempt + 1)
-
 
 class Executor:
     """Drives claimed work to its next suspension; owned by a worker, shared by its threads.
 
     ``on_lost`` is told of every claim this executor let go of without finishing it (fenced out,
     stale, or past its lease by its own clock); by default the loss is reported to the store at
-    once. ``claim_siblings``: a worker's executor claims, with each child's outcome, a sibling
-    for the same thread; an executor driven by hand claims nothing it would strand.
+    once. ``claim_siblings``: see :class:`ChildRunner`.
     """
 
     def __init__(self, store: Store, *, max_lease_losses: int = 10,
@@ -108,15 +58,16 @@ class Executor:
                  claim_siblings: bool = False,
                  on_lost: Callable[[Held], None] | None = None) -> None:
         self.store = store
-        self.claim_siblings = claim_siblings
         self.max_lease_losses = max_lease_losses
         self.should_stop = should_stop
         self.on_suspend = on_suspend
-        self.on_lost = on_lost or self._report_lost
-        self.completions = ChildCompletions(store, lease)
+        self.hooks = Hooks(store, max_lease_losses, should_stop, on_suspend,
+                           on_lost or (lambda held: store.refund_lost([held])))
+        self.children = ChildRunner(self.hooks, ChildCompletions(store, lease), claim_siblings)
 
-    def _report_lost(self, held: Held) -> None:
-        self.store.refund_lost([held])
+    def run_child(self, child: ChildClaim, conn: Connection | Lane) -> ChildClaim | None:
+        """Run one attempt of a parallel child (see :meth:`ChildRunner.run_child`)."""
+        return self.children.run_child(child, conn)
 
     # -- executions -----------------------------------------------------------------------
 
@@ -125,7 +76,7 @@ class Executor:
         lane = conn if isinstance(conn, Lane) else Lane(self.store, given=conn)
         store = self.store
         if claim.lost_leases > self.max_lease_losses:
-            store.fail(claim, _failure("", "LeaseLost", (
+            store.fail(claim, failure("", "LeaseLost", (
                 f"the execution lost its worker {claim.lost_leases} times (crashes or stalls "
                 f"past the lease); giving up after {self.max_lease_losses}"), claim.attempt),
                 lane.conn)
@@ -152,7 +103,7 @@ class Executor:
                 log.info("execution %s: this worker's lease ran out by its own clock (a "
                          "pause?); handing it back rather than starting its next step",
                          claim.execution_id)
-                self._let_go(claim, lane)
+                self.hooks.let_go(claim, lane)
             finally:
                 # The body ends here for this thread (done, suspended, cancelled or lost):
                 # close it now rather than whenever the garbage collector gets to it.
@@ -212,7 +163,7 @@ class Executor:
 
     def _time_out(self, claim: Claim, lane: Lane) -> None:
         """Fail an execution whose workflow timeout has passed."""
-        self.store.fail(claim, _failure("", "WorkflowTimeout", "the workflow's timeout passed",
+        self.store.fail(claim, failure("", "WorkflowTimeout", "the workflow's timeout passed",
                                         claim.attempt), lane.conn)
 
     def _lost(self, claim: Claim, lane: Lane) -> None:
@@ -220,18 +171,7 @@ class Executor:
         over, or this thread's view of its history was stale."""
         log.warning("execution %s: no longer held by this worker (cancelled, or its lease "
                     "passed to another worker); its body is closed", claim.execution_id)
-        self._let_go(claim, lane)
-
-    def _let_go(self, held: Held, lane: Lane) -> None:
-        # Still ours (a stale view of the history, or a lease that only this worker's clock
-        # thinks is over): hand it back, claimable at once with its full history. Not ours:
-        # the release changes nothing, and the loss is reported so a takeover of a live
-        # worker is not held against the execution.
-        if isinstance(held, Claim):
-            self.store.release(held, lane.conn)
-        else:
-            self.store.release_child(held, lane.conn)
-        self.on_lost(held)
+        self.hooks.let_go(claim, lane)
 
     def _perform(self, claim: Claim, ctx: ExecutionContext, pending: Pending,
                  lane: Lane) -> list[Record] | None:
@@ -275,7 +215,7 @@ class Executor:
             if state == "received":
                 record = Record(seq, "event", command.name, value=payload)
             else:
-                record = Record(seq, "event", command.name, ok=False, error=_failure(
+                record = Record(seq, "event", command.name, ok=False, error=failure(
                     command.name, "EventTimeout",
                     f"event {command.name!r} did not arrive within {command.timeout}s", 1))
             return self._checkpoint(claim, record, lane)
@@ -346,7 +286,7 @@ class Executor:
                 return [done]
             return self._checkpoint(claim, done, lane, fresh=fresh)
         error = result.error or {}
-        delay = _retry_delay(step.retry, attempt, error, step.timeout_scope)
+        delay = retry_delay(step.retry, attempt, error, step.timeout_scope)
         if delay is not None:
             if store.retry_step_later(claim, seq, step.name, attempt, error, delay, lane.conn):
                 self.on_suspend()
@@ -356,78 +296,6 @@ class Executor:
         error["attempts"] = attempt
         return self._checkpoint(claim, Record(seq, "step", step.name, ok=False, error=error,
                                               attempt=attempt), lane)
-
-    # -- parallel children ----------------------------------------------------------------
-
-    def run_child(self, child: ChildClaim, conn: Connection | Lane) -> ChildClaim | None:
-        """Run one attempt of a parallel child and record its outcome (or its retry).
-
-        Returns a sibling claimed in the same commit as the outcome, for this thread to run
-        next (None: none was due, or the worker is stopping).
-        """
-        lane = conn if isinstance(conn, Lane) else Lane(self.store, given=conn)
-        store = self.store
-        options = child.options
-        retry = RetryPolicy.from_json(options.get("retry"))
-        if child.lost_leases > self.max_lease_losses:
-            return self._complete_child(child, False, None, _failure(
-                child.name, "LeaseLost", f"the step lost its worker {child.lost_leases} times",
-                child.attempt), lane)
-        try:
-            fn = resolve_function(child.fn)
-        except Exception as exc:
-            return self._complete_child(child, False, None, serde.encode_error(exc), lane)
-        args = serde.loads(child.args_text)
-        ctx = ExecutionContext(child.execution_id, child.workflow,
-                               serde.loads(child.input_text), child.attempt,
-                               retry.max_attempts, child.name)
-
-        def commit(tx_conn: Connection, value_text: str) -> bool:
-            return store.complete_child(child, True, value_text, None, tx_conn)
-
-        call = StepCall(fn, args["args"], args["kwargs"], ctx,
-                        bool(options.get("transactional")),
-                        options.get("timeout"), child.remaining, child.lease_expiry)
-        try:
-            result = run_attempt(call, lane, commit)
-        except LeaseExpired:
-            log.info("parallel child %s of execution %s: this worker's lease ran out by its "
-                     "own clock (a pause?); handing it back", child.name, child.execution_id)
-            self._let_go(child, lane)
-            return None
-        if result.fenced:
-            self.on_lost(child)
-            return None
-        if result.committed:
-            return None
-        if result.ok:
-            return self._complete_child(child, True, result.value_text, None, lane)
-        error = result.error or {}
-        delay = _retry_delay(retry, child.attempt, error,
-                             str(options.get("timeout_scope", "global")))
-        if delay is not None:
-            if not store.retry_child_later(child, error, delay, lane.conn):
-                self.on_lost(child)
-            self.on_suspend()
-            return None
-        error["attempts"] = child.attempt
-        return self._complete_child(child, False, None, error, lane)
-
-    def _complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
-                        error: dict[str, Any] | None, lane: Lane) -> ChildClaim | None:
-        """Record a child's outcome outside a transaction of its own (batched with its
-        siblings finishing at the same moment on this worker's other threads); a sibling
-        claimed to run next, if any."""
-        claim_next = self.claim_siblings and not self.should_stop()
-        accepted, following = self.completions.complete(
-            ChildOutcome(child, ok, value_text, error), lane.conn, claim_next=claim_next)
-        if not accepted:
-            log.info("parallel child %s of execution %s: no longer held by this worker "
-                     "(its lease passed to another); its outcome is dropped", child.name,
-                     child.execution_id)
-            self.on_lost(child)
-        return following
-
 
 def _captured(command: Capture, seq: int) -> Record:
     """Run a capture's function once: its value, or its error, as the record to store."""

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
-from .errors import ConfigurationError, DatabaseUnavailable
+from ..errors import ConfigurationError, DatabaseUnavailable
+from ..store import ChildClaim, Claim, Store, translate_errors
+from ..workflow import registered_workflows
 from .executor import Executor
 from .lanes import Lane
-from .store import ChildClaim, Claim, Store, translate_errors
-from .workflow import registered_workflows
 
 __all__ = ["Worker"]
 

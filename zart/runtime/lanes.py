@@ -13,7 +13,7 @@ import contextlib
 import threading
 from types import TracebackType
 
-from .store import Connection, Store
+from ..store import Connection, Store
 
 __all__ = ["Lane"]
 

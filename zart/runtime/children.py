@@ -1,0 +1,152 @@
+"""Runs one attempt of a parallel child in the calling worker thread and records its outcome.
+
+A child is an ordinary step that any worker may run (ARCHITECTURE invariant 9): its function is
+found by its registered step name, its arguments come from the database, and its outcome is
+recorded together with those of siblings finishing at the same moment on this worker
+(:mod:`.completions`), the parent's barrier decided in the same statement.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .. import serde
+from ..context import ExecutionContext
+from ..errors import SerializationError
+from ..retry import RetryPolicy
+from ..store import ChildClaim, ChildOutcome, Connection
+from ..workflow import StepFunction, get_step, registered_steps, step_key
+from .attempts import LeaseExpired, StepCall, run_attempt
+from .completions import ChildCompletions
+from .hooks import Hooks, failure, retry_delay
+from .lanes import Lane
+
+__all__ = ["ChildRunner", "function_ref", "known_refs", "resolve_function"]
+
+log = logging.getLogger("zart")
+
+
+def function_ref(fn: Callable[..., Any]) -> str:
+    """The name a parallel child's function is stored under: its registered step name."""
+    key = step_key(fn)
+    if key is None:
+        raise SerializationError(
+            f"parallel child {getattr(fn, '__qualname__', fn)!r} must be a module-level "
+            f"@zart.step function, so that any worker can find it by its registered name "
+            f"(not a lambda, closure, nested or undecorated function)")
+    return key
+
+
+def resolve_function(ref: str) -> Callable[..., Any]:
+    """The function of a stored child: a registered step name, or (children stored by zart's
+    first schema version) the ``module:qualname`` it was imported by."""
+    definition = get_step(ref)
+    if definition is not None:
+        return definition.fn
+    module_name, colon, qualname = ref.partition(":")
+    if not colon:
+        raise LookupError(f"no step is registered as {ref!r} in this worker")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if isinstance(target, StepFunction):
+        target = target.fn
+    if not callable(target):
+        raise TypeError(f"{ref} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def known_refs() -> list[str]:
+    """Every stored name of a child this process can run: the registered step names, and the
+    ``module:qualname`` form children stored by the first schema version carry."""
+    refs = []
+    for name, definition in registered_steps().items():
+        refs.append(name)
+        refs.append(f"{definition.fn.__module__}:{definition.fn.__qualname__}")
+    return refs
+
+
+class ChildRunner:
+    """Runs parallel children for a worker's (or a test's) executor.
+
+    ``claim_siblings``: a worker's runner claims, with each child's outcome, a sibling for the
+    same thread; one driven by hand claims nothing it would strand.
+    """
+
+    def __init__(self, hooks: Hooks, completions: ChildCompletions,
+                 claim_siblings: bool) -> None:
+        self.hooks = hooks
+        self.completions = completions
+        self.claim_siblings = claim_siblings
+
+    def run_child(self, child: ChildClaim, conn: Connection | Lane) -> ChildClaim | None:
+        """Run one attempt of a parallel child and record its outcome (or its retry).
+
+        Returns a sibling claimed in the same commit as the outcome, for this thread to run
+        next (None: none was due, or the worker is stopping).
+        """
+        lane = conn if isinstance(conn, Lane) else Lane(self.hooks.store, given=conn)
+        store = self.hooks.store
+        options = child.options
+        retry = RetryPolicy.from_json(options.get("retry"))
+        if child.lost_leases > self.hooks.max_lease_losses:
+            return self._complete_child(child, False, None, failure(
+                child.name, "LeaseLost", f"the step lost its worker {child.lost_leases} times",
+                child.attempt), lane)
+        try:
+            fn = resolve_function(child.fn)
+        except Exception as exc:
+            return self._complete_child(child, False, None, serde.encode_error(exc), lane)
+        args = serde.loads(child.args_text)
+        ctx = ExecutionContext(child.execution_id, child.workflow,
+                               serde.loads(child.input_text), child.attempt,
+                               retry.max_attempts, child.name)
+
+        def commit(tx_conn: Connection, value_text: str) -> bool:
+            return store.complete_child(child, True, value_text, None, tx_conn)
+
+        call = StepCall(fn, args["args"], args["kwargs"], ctx,
+                        bool(options.get("transactional")),
+                        options.get("timeout"), child.remaining, child.lease_expiry)
+        try:
+            result = run_attempt(call, lane, commit)
+        except LeaseExpired:
+            log.info("parallel child %s of execution %s: this worker's lease ran out by its "
+                     "own clock (a pause?); handing it back", child.name, child.execution_id)
+            self.hooks.let_go(child, lane)
+            return None
+        if result.fenced:
+            self.hooks.on_lost(child)
+            return None
+        if result.committed:
+            return None
+        if result.ok:
+            return self._complete_child(child, True, result.value_text, None, lane)
+        error = result.error or {}
+        delay = retry_delay(retry, child.attempt, error,
+                             str(options.get("timeout_scope", "global")))
+        if delay is not None:
+            if not store.retry_child_later(child, error, delay, lane.conn):
+                self.hooks.on_lost(child)
+            self.hooks.on_suspend()
+            return None
+        error["attempts"] = child.attempt
+        return self._complete_child(child, False, None, error, lane)
+
+    def _complete_child(self, child: ChildClaim, ok: bool, value_text: str | None,
+                        error: dict[str, Any] | None, lane: Lane) -> ChildClaim | None:
+        """Record a child's outcome outside a transaction of its own (batched with its
+        siblings finishing at the same moment on this worker's other threads); a sibling
+        claimed to run next, if any."""
+        claim_next = self.claim_siblings and not self.hooks.should_stop()
+        accepted, following = self.completions.complete(
+            ChildOutcome(child, ok, value_text, error), lane.conn, claim_next=claim_next)
+        if not accepted:
+            log.info("parallel child %s of execution %s: no longer held by this worker "
+                     "(its lease passed to another); its outcome is dropped", child.name,
+                     child.execution_id)
+            self.hooks.on_lost(child)
+        return following

@@ -1,0 +1,61 @@
+"""What the executor and the children's runner share: the store, the worker's callbacks and
+settings, and the rules for letting work go and for retrying a failed attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..retry import RetryPolicy
+from ..store import ChildClaim, Claim, Store
+from .lanes import Lane
+
+__all__ = ["Held", "Hooks", "failure", "retry_delay"]
+
+Held = Claim | ChildClaim
+"""Work a worker thread holds: an execution or a parallel child."""
+
+
+def failure(name: str, kind: str, message: str, attempts: int) -> dict[str, Any]:
+    """The stored form of a failure zart itself decides (a timeout, lost leases)."""
+    return {"type": kind, "kind": kind, "module": "zart.errors", "message": message,
+            "attempts": attempts, "step": name}
+
+
+def retry_delay(retry: RetryPolicy, attempt: int, error: dict[str, Any],
+                scope: str) -> float | None:
+    """Seconds before the next attempt of a failed step, or None: its failure is final."""
+    if error.get("retryable") is False:
+        return None
+    if error.get("kind") == "StepTimeout" and scope == "global":
+        return None  # the one deadline of every attempt has passed
+    return retry.delay_before(attempt + 1)
+
+
+@dataclass(slots=True)
+class Hooks:
+    """The store and the worker's callbacks: ``should_stop`` (a graceful stop has begun),
+    ``on_suspend`` (a thread freed up), ``on_lost`` (work let go of unfinished, see
+    :meth:`let_go`)."""
+
+    store: Store
+    max_lease_losses: int
+    should_stop: Callable[[], bool]
+    on_suspend: Callable[[], None]
+    on_lost: Callable[[Held], None]
+
+    def let_go(self, held: Held, lane: Lane) -> None:
+        """Give up ``held`` unfinished: a write was refused, or this worker's lease is over
+        by its own clock.
+
+        Still ours (a stale view of the history, or a lease only this worker's clock thinks is
+        over): it is handed back, claimable at once with its full history. Not ours: the
+        release changes nothing, and the loss is reported so that a takeover of a live worker
+        is not held against the work.
+        """
+        if isinstance(held, Claim):
+            self.store.release(held, lane.conn)
+        else:
+            self.store.release_child(held, lane.conn)
+        self.on_lost(held)

@@ -1,0 +1,83 @@
+"""Claiming due work (``FOR UPDATE SKIP LOCKED``), knowing when work falls due next, and
+keeping leases alive; and giving back the lost leases of takeovers from live workers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+
+from .. import serde
+from ..retry import RetryPolicy
+from .base import Connection, StoreBase
+from .records import ChildClaim, Claim, child_claim
+
+__all__ = ["ClaimTransitions"]
+
+
+class ClaimTransitions(StoreBase):
+    """A worker's dispatcher and heartbeat: claims, due times, leases."""
+
+    def claim_executions(self, workflows: Sequence[str], limit: int, lease: float,
+                         conn: Connection | None = None) -> list[Claim]:
+        """Claim up to ``limit`` due executions of ``workflows`` (SKIP LOCKED)."""
+        expires = time.monotonic() + lease
+        with self.connection(conn) as c:
+            rows = c.execute(self.sql.CLAIM_EXECUTIONS, {
+                "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
+        return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
+                      RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
+                      bool(r[10]), expires) for r in rows]
+
+    def claim_children(self, workflows: Sequence[str], limit: int, lease: float,
+                       conn: Connection | None = None) -> list[ChildClaim]:
+        """Claim up to ``limit`` due parallel children of ``workflows``."""
+        expires = time.monotonic() + lease
+        with self.connection(conn) as c:
+            rows = c.execute(self.sql.CLAIM_CHILDREN, {
+                "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
+        return [child_claim(r, expires) for r in rows]
+
+    def next_due(self, workflows: Sequence[str], conn: Connection | None = None) -> float | None:
+        """Seconds until the next sleep, retry, timeout or lease expiry falls due (None: none)."""
+        with self.connection(conn) as c:
+            # Not prepared: a plan cached while the tables were small goes on scanning long
+            # after a burst of suspensions has grown them.
+            row = c.execute(self.sql.NEXT_DUE, {"workflows": list(workflows)},
+                            prepare=False).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def heartbeat(self, executions: Sequence[tuple[str, uuid.UUID]],
+                  children: Sequence[tuple[str, int, uuid.UUID]], lease: float,
+                  conn: Connection | None = None) -> set[uuid.UUID]:
+        """Renew the leases held; return the owner tokens still valid."""
+        alive: set[uuid.UUID] = set()
+        with self.connection(conn) as c:
+            if executions:
+                rows = c.execute(self.sql.HEARTBEAT_EXECUTIONS, {
+                    "lease": lease, "ids": [e[0] for e in executions],
+                    "owners": [e[1] for e in executions]}).fetchall()
+                alive.update(r[0] for r in rows)
+            if children:
+                rows = c.execute(self.sql.HEARTBEAT_CHILDREN, {
+                    "lease": lease, "ids": [ch[0] for ch in children],
+                    "seqs": [ch[1] for ch in children],
+                    "owners": [ch[2] for ch in children]}).fetchall()
+                alive.update(r[0] for r in rows)
+        return alive
+
+    def refund_lost(self, lost: Sequence[Claim | ChildClaim],
+                    conn: Connection | None = None) -> None:
+        """These claims' work was taken over while their worker was alive: give back the lost
+        leases the takeovers counted (only where the takeover found exactly this claim)."""
+        executions = [c for c in lost if isinstance(c, Claim)]
+        children = [c for c in lost if isinstance(c, ChildClaim)]
+        with self.connection(conn) as c:
+            if executions:
+                c.execute(self.sql.REFUND_EXECUTIONS, {
+                    "ids": [e.execution_id for e in executions],
+                    "owners": [e.owner for e in executions]})
+            if children:
+                c.execute(self.sql.REFUND_CHILDREN, {
+                    "ids": [h.execution_id for h in children], "seqs": [h.seq for h in children],
+                    "owners": [h.owner for h in children]})

@@ -1,0 +1,69 @@
+"""The application's transitions: start, read, signal and cancel executions."""
+
+from __future__ import annotations
+
+from .. import serde
+from ..errors import ExecutionFinished, ExecutionNotFound
+from ..retry import RetryPolicy
+from .base import Connection, StoreBase
+from .records import ExecutionRow
+
+__all__ = ["ClientTransitions"]
+
+
+class ClientTransitions(StoreBase):
+    """What the client API (:mod:`zart.client`) asks of the database."""
+
+    def create_execution(self, execution_id: str, workflow: str, input_text: str,
+                         max_attempts: int, retry: RetryPolicy, timeout: float | None,
+                         conn: Connection | None = None) -> bool:
+        """Insert a pending execution; False if the id already exists (nothing changes)."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.INSERT_EXECUTION, {
+                "id": execution_id, "workflow": workflow, "input": input_text,
+                "max_attempts": max_attempts, "retry": serde.dumps(retry.to_json()),
+                "timeout": timeout}).fetchone()
+        return row is not None
+
+    def get_execution(self, execution_id: str,
+                      conn: Connection | None = None) -> ExecutionRow | None:
+        """The execution's row, or None."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.GET_EXECUTION, {"id": execution_id}).fetchone()
+        if row is None:
+            return None
+        return ExecutionRow(row[0], row[1], row[2], row[3], row[4], serde.loads(row[5]),
+                            row[6], row[7], row[8], row[9], row[10])
+
+    def send_event(self, execution_id: str, name: str, payload_text: str) -> bool:
+        """Put the event in the execution's inbox and wake it if it waits on it.
+
+        True if delivered, False if an event of that name was already there.
+        """
+        with self.connection() as c:
+            row = c.execute(self.sql.SEND_EVENT, {"id": execution_id, "name": name,
+                                                  "payload": payload_text}).fetchone()
+        if row is None:
+            raise ExecutionNotFound(f"no execution {execution_id!r} to send {name!r} to")
+        status, delivered = row
+        if status in ("completed", "failed", "cancelled"):
+            raise ExecutionFinished(f"execution {execution_id!r} is {status}; the event "
+                                    f"{name!r} was not delivered")
+        return bool(delivered)
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancel a not yet finished execution; False if it had already finished."""
+        error = serde.dumps({"type": "Cancelled", "module": "zart",
+                             "message": "the execution was cancelled"})
+        with self.connection() as c:
+            row = c.execute(self.sql.CANCEL, {"id": execution_id, "error": error}).fetchone()
+        assert row is not None
+        changed, exists = row
+        if not exists:
+            raise ExecutionNotFound(f"no execution {execution_id!r} to cancel")
+        return bool(changed)
+
+    def shift_clock(self, seconds: float) -> None:
+        """Move the database clock forward (tests only)."""
+        with self.connection() as c:
+            c.execute(self.sql.SHIFT_CLOCK, {"seconds": seconds})

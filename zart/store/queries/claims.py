@@ -1,0 +1,118 @@
+"""Claiming due work, finding when the next work falls due, and keeping leases alive.
+
+``{s}`` stands for the quoted schema name (validated before it is ever substituted); every
+value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from .common import TERMINAL
+
+CLAIM_EXECUTIONS = """
+WITH due AS (
+    SELECT id FROM {s}.executions
+    WHERE workflow = ANY(%(workflows)s)
+      AND ((status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now())
+           OR (status = 'running' AND lease_until < {s}.clock_now()))
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.executions e
+SET status = 'running', owner = gen_random_uuid(),
+    lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+    lost_leases = e.lost_leases + CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
+    lost_owner = CASE WHEN e.status = 'running' THEN e.owner ELSE e.lost_owner END,
+    claims = e.claims + 1,
+    wake_at = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
+FROM due WHERE e.id = due.id
+RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e.retry::text,
+          e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
+          EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
+          -- From the row this statement locked and updated, not from its snapshot: a previous
+          -- owner's checkpoint may have committed after the snapshot, before the lock.
+          e.claims > 1"""
+
+# What claiming a child sets, and what a claim returns: shared by the dispatcher's claim and
+# the claim of a parent's next children that rides on a completion (COMPLETE_CHILDREN).
+_CHILD_CLAIM_SET = """
+SET status = 'running', owner = gen_random_uuid(),
+    lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+    attempt = s.attempt + CASE WHEN s.status = 'pending' THEN 1 ELSE 0 END,
+    lost_leases = s.lost_leases + CASE WHEN s.status = 'running' THEN 1 ELSE 0 END,
+    lost_owner = CASE WHEN s.status = 'running' THEN s.owner ELSE s.lost_owner END,
+    -- A global deadline spans the attempts that ran and failed; an attempt interrupted by a
+    -- fault (taken over, or handed back with its deadline cleared) runs again with a fresh one.
+    deadline = CASE
+        WHEN s.options->>'timeout' IS NULL THEN NULL
+        WHEN s.options->>'timeout_scope' = 'global' AND s.deadline IS NOT NULL
+             AND s.status = 'pending' THEN s.deadline
+        ELSE {s}.clock_now() + make_interval(secs => (s.options->>'timeout')::float8) END"""
+_CHILD_CLAIM_RETURNING = """
+RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
+          s.owner, s.lost_leases, e.workflow, e.input::text,
+          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
+_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
+           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
+
+_CHILD_CLAIM_RETURNING = """
+RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
+          s.owner, s.lost_leases, e.workflow, e.input::text,
+          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
+_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
+           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
+
+_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
+           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
+
+CLAIM_CHILDREN = """
+WITH due AS (
+    SELECT s.execution_id, s.seq FROM {s}.steps s
+    JOIN {s}.executions e ON e.id = s.execution_id
+    WHERE s.child AND e.workflow = ANY(%(workflows)s) AND e.status NOT IN """ + TERMINAL + """
+      AND """ + _CHILD_DUE + """
+    LIMIT %(limit)s
+    FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE {s}.steps s""" + _CHILD_CLAIM_SET + """
+FROM due, {s}.executions e
+WHERE s.execution_id = due.execution_id AND s.seq = due.seq AND e.id = s.execution_id""" + \
+    _CHILD_CLAIM_RETURNING
+
+NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM LEAST(
+    (SELECT min(wake_at) FROM {s}.executions
+     WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)),
+    (SELECT min(lease_until) FROM {s}.executions
+     WHERE status = 'running' AND workflow = ANY(%(workflows)s)),
+    (SELECT min(s.wake_at) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
+     WHERE s.child AND s.status = 'pending' AND e.workflow = ANY(%(workflows)s)),
+    (SELECT min(s.lease_until) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
+     WHERE s.child AND s.status = 'running' AND e.workflow = ANY(%(workflows)s))
+) - {s}.clock_now())::float8"""
+
+HEARTBEAT_EXECUTIONS = """
+UPDATE {s}.executions e
+SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS h(id, owner)
+WHERE e.id = h.id AND e.owner = h.owner AND e.status = 'running'
+RETURNING e.owner"""
+
+HEARTBEAT_CHILDREN = """
+UPDATE {s}.steps s
+SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS h(id, seq, owner)
+WHERE s.execution_id = h.id AND s.seq = h.seq AND s.owner = h.owner AND s.status = 'running'
+RETURNING s.owner"""
+
+# A worker that turns out to be alive after a takeover of its work (a database outage, a clock
+# jump, a pause) gives the lost lease it was counted back: only workers that never come back
+# (a crash, a poison execution that kills its worker) count towards max_lease_losses.
+REFUND_EXECUTIONS = """
+UPDATE {s}.executions e SET lost_leases = GREATEST(e.lost_leases - 1, 0), lost_owner = NULL
+FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS r(id, owner)
+WHERE e.id = r.id AND e.lost_owner = r.owner"""
+
+REFUND_CHILDREN = """
+UPDATE {s}.steps s SET lost_leases = GREATEST(s.lost_leases - 1, 0), lost_owner = NULL
+FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS r(id, seq, owner)
+WHERE s.execution_id = r.id AND s.seq = r.seq AND s.lost_owner = r.owner"""

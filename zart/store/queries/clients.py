@@ -1,0 +1,83 @@
+"""The application's statements: start, read, signal and cancel executions; LISTEN.
+
+``{s}`` stands for the quoted schema name (validated before it is ever substituted); every
+value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from .common import TERMINAL
+
+# Channels are "<schema>_work" / "<schema>_done", built from the validated schema name.
+LISTEN = 'LISTEN "{channel}"'
+UNLISTEN = "UNLISTEN *"
+SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
+RECORD_VERSION = """
+INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
+ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
+
+UNLISTEN = "UNLISTEN *"
+SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
+RECORD_VERSION = """
+INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
+ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
+
+INSERT_EXECUTION = """
+INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at)
+VALUES (%(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
+        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now())
+ON CONFLICT (id) DO NOTHING
+RETURNING id"""
+
+GET_EXECUTION = """
+SELECT id, workflow, status, input::text, result::text, error::text, attempt, max_attempts,
+       created_at, updated_at, finished_at
+FROM {s}.executions WHERE id = %(id)s"""
+
+# An event is delivered to an execution that is not finished and whose wait of that name is
+# still to come or still open: not once the wait is done (consumed, or timed out) or its
+# deadline has passed, because such an event could never be read. The execution's row lock
+# orders this against the worker, which writes the wait's row under the same lock; FOR SHARE
+# reads that row as last committed (the statement's snapshot may predate the lock).
+SEND_EVENT = """
+WITH target AS (
+    SELECT id, status, waiting_for FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE
+), wait AS (
+    SELECT status = 'done' OR wake_at <= {s}.clock_now() AS closed FROM {s}.steps
+    WHERE execution_id = %(id)s AND kind = 'event' AND name = %(name)s
+    FOR SHARE
+), delivered AS (
+    INSERT INTO {s}.events (execution_id, name, payload)
+    SELECT id, %(name)s, %(payload)s::json FROM target
+    WHERE status NOT IN """ + TERMINAL + """
+      AND NOT EXISTS (SELECT 1 FROM wait WHERE closed)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), woken AS (
+    UPDATE {s}.executions e
+    SET status = 'pending', wake_at = {s}.clock_now(), waiting_for = NULL,
+        updated_at = {s}.clock_now()
+    FROM target t
+    WHERE e.id = t.id AND t.status = 'waiting' AND t.waiting_for = %(name)s
+      AND EXISTS (SELECT 1 FROM delivered)
+    RETURNING 1
+)
+SELECT t.status, EXISTS (SELECT 1 FROM delivered) FROM target t"""
+
+CANCEL = """
+WITH target AS (
+    UPDATE {s}.executions
+    SET status = 'cancelled', owner = NULL, lease_until = NULL, wake_at = NULL,
+        error = %(error)s::json, finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+    WHERE id = %(id)s AND status NOT IN """ + TERMINAL + """
+    RETURNING id
+), children AS (
+    UPDATE {s}.steps SET status = 'cancelled', owner = NULL
+    WHERE execution_id IN (SELECT id FROM target) AND child AND status <> 'done'
+)
+SELECT EXISTS (SELECT 1 FROM target),
+       EXISTS (SELECT 1 FROM {s}.executions WHERE id = %(id)s)"""
+
+SHIFT_CLOCK = "UPDATE {s}.clock SET offset_seconds = offset_seconds + %(seconds)s"

@@ -1,0 +1,195 @@
+"""The hot path: a worker's fenced transitions on an execution it holds.
+
+``{s}`` stands for the quoted schema name (validated before it is ever substituted); every
+value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from .common import FENCE
+
+LOAD_HISTORY = """
+SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline
+FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
+
+CHECKPOINT = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, ok, value, error,
+                            attempt, finished_at)
+SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json, %(error)s::json,
+       %(attempt)s, {s}.clock_now()
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE
+SET status = 'done', ok = EXCLUDED.ok, value = EXCLUDED.value, error = EXCLUDED.error,
+    attempt = EXCLUDED.attempt, finished_at = EXCLUDED.finished_at
+WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
+  AND t.name = EXCLUDED.name
+RETURNING 1"""
+
+# The hot path: a first success at a position nothing was recorded at yet (no retry or timed
+# attempt left a row there), so a plain insert does, without ON CONFLICT's extra work. Run as
+# a raw prepared statement (zart.prepared): libpq placeholders, text parameters (id, owner,
+# seq, kind, name, value, attempt), each cast where the server could not infer its type; no
+# ok/error to send.
+CHECKPOINT_NEW_OK = "WITH" + FENCE.replace("%(id)s", "$1").replace("%(owner)s", "$2::uuid") + """
+INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, attempt, finished_at)
+SELECT id, $3::int, $4::text, $5::text, 'done', true, $6::json, $7::int, {s}.clock_now()
+FROM fence
+RETURNING 1"""
+
+# A global deadline spans the attempts that ran and failed (the row is 'pending' between them);
+# an attempt a fault interrupted (the row still 'running') runs again with a fresh one. A done
+# row is never touched: nothing is returned, as for a fenced-out claim.
+BEGIN_ATTEMPT = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, deadline)
+SELECT id, %(seq)s, 'step', %(name)s, 'running', %(attempt)s,
+       {s}.clock_now() + make_interval(secs => %(timeout)s)
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE
+SET status = 'running', attempt = EXCLUDED.attempt,
+    deadline = CASE WHEN %(scope)s = 'global' AND t.status = 'pending'
+                    THEN COALESCE(t.deadline, EXCLUDED.deadline)
+                    ELSE EXCLUDED.deadline END
+WHERE t.status <> 'done'
+RETURNING EXTRACT(EPOCH FROM deadline - {s}.clock_now())::float8"""
+
+RETRY_STEP_LATER = "WITH" + FENCE + """,
+    saved AS (
+        INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, error,
+                                    wake_at)
+        SELECT id, %(seq)s, 'step', %(name)s, 'pending', %(attempt)s, %(error)s::json,
+               {s}.clock_now() + make_interval(secs => %(delay)s)
+        FROM fence
+        ON CONFLICT (execution_id, seq) DO UPDATE
+        SET status = 'pending', attempt = EXCLUDED.attempt, error = EXCLUDED.error,
+            wake_at = EXCLUDED.wake_at
+        WHERE t.status <> 'done'
+        RETURNING wake_at
+    )
+UPDATE {s}.executions e
+SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = NULL,
+    wake_at = LEAST(saved.wake_at, e.deadline), updated_at = {s}.clock_now()
+FROM saved WHERE e.id = %(id)s
+RETURNING 1"""
+
+SCHEDULE_SLEEP = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
+SELECT id, %(seq)s, 'sleep', %(name)s, 'pending',
+       COALESCE(%(until)s::timestamptz, {s}.clock_now() + make_interval(secs => %(seconds)s))
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at WHERE t.status <> 'done'
+RETURNING wake_at, wake_at <= {s}.clock_now()"""
+
+SCHEDULE_WAIT = "WITH" + FENCE + """
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
+SELECT id, %(seq)s, 'event', %(name)s, 'pending',
+       {s}.clock_now() + make_interval(secs => %(timeout)s)
+FROM fence
+ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at WHERE t.status <> 'done'
+RETURNING wake_at"""
+
+# Resuming a sleep whose row exists (the execution suspended on it and was claimed again):
+# when it is due, this one fenced statement records it done. Nothing returned: not due (or
+# fenced out), and the worker takes the general path (SCHEDULE_SLEEP, then a checkpoint).
+RESUME_DUE_SLEEP = "WITH" + FENCE + """
+UPDATE {s}.steps t
+SET status = 'done', ok = true, value = 'null', error = NULL, finished_at = {s}.clock_now()
+FROM fence
+WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'sleep'
+  AND t.name = %(name)s AND t.status <> 'done' AND t.wake_at <= {s}.clock_now()
+RETURNING 1"""
+
+# The same for an event wait whose event has arrived: one fenced statement takes the payload.
+# An event whose delivery committed after this statement's snapshot is missed here (nothing
+# returned) and found by the general path (SCHEDULE_WAIT, then FIND_EVENT under the lock).
+# The database decides: only an event received by the wait's deadline (the row's wake_at)
+# counts, however late a worker comes to look.
+RESUME_ARRIVED_EVENT = "WITH" + FENCE + """,
+    arrived AS (
+        SELECT payload, received_at FROM {s}.events
+        WHERE execution_id = %(id)s AND name = %(name)s
+    )
+UPDATE {s}.steps t
+SET status = 'done', ok = true, value = arrived.payload, error = NULL,
+    finished_at = {s}.clock_now()
+FROM fence, arrived
+WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'event'
+  AND t.name = %(name)s AND t.status <> 'done'
+  AND (t.wake_at IS NULL OR arrived.received_at <= t.wake_at)
+RETURNING t.value::text"""
+
+# Runs as its own statement after SCHEDULE_WAIT has locked the execution row, so its
+# snapshot includes any event whose delivery committed while we waited for that lock. An
+# event counts only if it was received by the deadline (%(wake_at)s; NULL: none).
+FIND_EVENT = """
+WITH arrived AS (
+    SELECT payload FROM {s}.events
+    WHERE execution_id = %(id)s AND name = %(name)s
+      AND (%(wake_at)s::timestamptz IS NULL OR received_at <= %(wake_at)s::timestamptz)
+)
+SELECT (SELECT payload::text FROM arrived), EXISTS (SELECT 1 FROM arrived),
+       %(wake_at)s::timestamptz <= {s}.clock_now()"""
+
+SUSPEND = """
+UPDATE {s}.executions
+SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = %(waiting_for)s,
+    wake_at = LEAST(%(wake_at)s::timestamptz, deadline), updated_at = {s}.clock_now()
+WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
+RETURNING 1"""
+
+LOCK_FENCE = "WITH" + FENCE + " SELECT 1 FROM fence"
+
+# Suspends on a parallel's children, with the count of those still open (counted under the
+# parent's lock, which every child completion takes first).
+SUSPEND_ON_CHILDREN = """
+UPDATE {s}.executions
+SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = '#parallel',
+    open_children = %(open)s, wake_at = deadline, updated_at = {s}.clock_now()
+WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
+RETURNING 1"""
+
+SPAWN_CHILDREN = """
+INSERT INTO {s}.steps (execution_id, seq, kind, name, status, child, fn, args, options, wake_at)
+SELECT %(id)s, c.seq, 'step', c.name, 'pending', true, c.fn, c.args, c.options,
+       {s}.clock_now()
+FROM unnest(%(seqs)s::int[], %(names)s::text[], %(fns)s::text[], %(args)s::json[],
+            %(options)s::json[]) AS c(seq, name, fn, args, options)
+ON CONFLICT DO NOTHING"""
+
+CHILDREN_OPEN = """
+SELECT count(*) FROM {s}.steps
+WHERE execution_id = %(id)s AND child AND seq = ANY(%(seqs)s) AND status <> 'done'"""
+
+COMPLETE = "WITH" + FENCE + """
+UPDATE {s}.executions e
+SET status = 'completed', result = %(result)s::json, owner = NULL, lease_until = NULL,
+    finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+FROM fence WHERE e.id = fence.id
+RETURNING 1"""
+
+FAIL = "WITH" + FENCE + """
+UPDATE {s}.executions e
+SET status = 'failed', error = %(error)s::json, owner = NULL, lease_until = NULL,
+    finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+FROM fence WHERE e.id = fence.id
+RETURNING 1"""
+
+# A workflow retry forgets the failed outcomes of the command that raised (from_seq on), so
+# that command runs again; every other outcome replays.
+FORGET_FAILURES = """
+DELETE FROM {s}.steps
+WHERE execution_id = %(id)s AND seq >= %(from_seq)s AND status = 'done' AND NOT ok
+  AND kind = 'step'"""
+
+RETRY_WORKFLOW = "WITH" + FENCE + """
+UPDATE {s}.executions e
+SET status = 'pending', attempt = e.attempt + 1, error = %(error)s::json, owner = NULL,
+    lease_until = NULL, wake_at = {s}.clock_now() + make_interval(secs => %(delay)s),
+    updated_at = {s}.clock_now()
+FROM fence WHERE e.id = fence.id
+RETURNING 1"""
+
+RELEASE = """
+UPDATE {s}.executions
+SET status = 'pending', owner = NULL, lease_until = NULL, wake_at = {s}.clock_now(),
+    updated_at = {s}.clock_now()
+WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'"""

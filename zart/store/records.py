@@ -1,0 +1,102 @@
+"""What the store hands back: claims held by workers, children's outcomes, execution rows."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .. import serde
+from ..retry import RetryPolicy
+
+__all__ = ["ChildClaim", "ChildOutcome", "Claim", "ExecutionRow", "child_claim", "error_text"]
+
+
+@dataclass(slots=True)
+class Claim:
+    """An execution held by a worker: ``owner`` is the claim's token, checked by every write."""
+
+    execution_id: str
+    workflow: str
+    input_text: str | None
+    owner: uuid.UUID
+    attempt: int
+    max_attempts: int
+    retry: RetryPolicy
+    lost_leases: int
+    expired: bool
+    remaining: float | None
+    has_history: bool = True
+    expires: float = math.inf
+    """When the lease runs out by this process's monotonic clock: taken before the claim
+    statement was sent, so never later than the database's own expiry; renewed by the
+    worker's heartbeat."""
+
+    def lease_expiry(self) -> float:
+        """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
+        return self.expires
+
+
+@dataclass(slots=True)
+class ChildClaim:
+    """A parallel child step held by a worker."""
+
+    execution_id: str
+    seq: int
+    name: str
+    fn: str
+    args_text: str
+    options: dict[str, Any]
+    attempt: int
+    owner: uuid.UUID
+    lost_leases: int
+    workflow: str
+    input_text: str | None
+    remaining: float | None
+    expires: float = math.inf
+    """As :attr:`Claim.expires`."""
+
+    def lease_expiry(self) -> float:
+        """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
+        return self.expires
+
+
+@dataclass(slots=True)
+class ChildOutcome:
+    """A parallel child's outcome, to record: a value (``ok``) or an error dict."""
+
+    child: ChildClaim
+    ok: bool
+    value_text: str | None
+    error: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class ExecutionRow:
+    """What the client reads of an execution."""
+
+    id: str
+    workflow: str
+    status: str
+    input_text: str | None
+    result_text: str | None
+    error: dict[str, Any] | None
+    attempt: int
+    max_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def child_claim(r: Sequence[Any], expires: float) -> ChildClaim:
+    """A claimed child from a row shaped like ``queries._CHILD_CLAIM_RETURNING``."""
+    return ChildClaim(r[0], r[1], r[2], r[3], r[4], serde.loads(r[5]) or {}, r[6], r[7], r[8],
+                      r[9], r[10], r[11], expires)
+
+
+def error_text(error: dict[str, Any] | None) -> str | None:
+    """The stored JSON text of an error dict (None stays None)."""
+    return None if error is None else serde.dumps(error)
