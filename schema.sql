@@ -33,8 +33,8 @@ CREATE FUNCTION clock_now() RETURNS timestamptz
 -- One row per execution of a workflow.
 --   pending    claimable once wake_at has passed
 --   running    held by a worker: owner is the claim's token, lease_until its expiry
---   waiting    suspended on a sleep, a retry delay (wake_at), an event (waiting_for) or
---              parallel children (waiting_for = '#parallel'); no thread is held
+--   waiting    suspended on what wait_kind says (a sleep, a retry delay, an event named by
+--              waiting_for, parallel children); no thread is held
 --   completed / failed / cancelled: final
 CREATE TABLE executions (
     id            text PRIMARY KEY,
@@ -61,8 +61,12 @@ CREATE TABLE executions (
     finished_at   timestamptz,
     claims        integer NOT NULL DEFAULT 0,     -- times claimed: > 1 means it may have a
                                                   -- history, whatever a claim's snapshot saw
-    lost_owner    uuid                            -- the owner the last takeover found: given
+    lost_owner    uuid,                           -- the owner the last takeover found: given
                                                   -- back if that worker proves alive
+    wait_kind     text CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children')),
+    worker_id     uuid,                           -- the worker that claimed it last
+    claimed_at    timestamptz,
+    run           integer NOT NULL DEFAULT 1      -- restarts and reruns begin a new run
 );
 CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 'waiting');
 -- Every execution's row is updated several times in its life (claimed, suspended, woken,
@@ -100,6 +104,8 @@ CREATE TABLE steps (
     created_at     timestamptz NOT NULL DEFAULT clock_now(),
     finished_at    timestamptz,
     lost_owner     uuid,                          -- children: as executions.lost_owner
+    worker_id      uuid,                          -- children: the worker that claimed it last
+    started_at     timestamptz,                   -- when its last attempt started
     PRIMARY KEY (execution_id, seq),
     UNIQUE (execution_id, kind, name)
 );
@@ -107,6 +113,36 @@ CREATE INDEX steps_children_due ON steps (wake_at) WHERE child AND status = 'pen
 ALTER TABLE steps SET (autovacuum_vacuum_scale_factor = 0.02,
                        autovacuum_analyze_scale_factor = 0.02);
 CREATE INDEX steps_children_leased ON steps (lease_until) WHERE child AND status = 'running';
+
+-- Every failed attempt of a step, kept: the history row holds only the last outcome.
+CREATE TABLE step_attempts (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id  text NOT NULL,
+    run           integer NOT NULL,
+    seq           integer NOT NULL,
+    name          text NOT NULL,
+    attempt       integer NOT NULL,
+    started_at    timestamptz,
+    finished_at   timestamptz NOT NULL DEFAULT clock_now(),
+    error         json NOT NULL
+);
+CREATE INDEX step_attempts_execution ON step_attempts (execution_id, run, seq);
+
+-- Worker processes, kept by their heartbeat: who is alive, what it runs.
+CREATE TABLE workers (
+    id            uuid PRIMARY KEY,
+    name          text NOT NULL,
+    host          text NOT NULL,
+    pid           integer NOT NULL,
+    version       text NOT NULL,
+    threads       integer NOT NULL,
+    lease         double precision NOT NULL,
+    workflows     text[] NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT clock_now(),
+    heartbeat_at  timestamptz NOT NULL DEFAULT clock_now(),
+    stopped_at    timestamptz
+);
+CREATE INDEX workers_heartbeat ON workers (heartbeat_at) WHERE stopped_at IS NULL;
 
 -- The event inbox: an event may arrive before, during or after its wait. One per
 -- (execution, name): a second delivery changes nothing.

@@ -110,8 +110,8 @@ def test_a_refused_outcome_in_a_batch_is_answered_false_and_counts_nothing(
     _gated(app, monkeypatch, completions, CHILDREN - 1)
     answers = _complete_all(app, completions, children)
     assert answers == [True] * (CHILDREN - 1) + [False]
-    assert sql(f'SELECT status, waiting_for, open_children FROM "{schema}".executions '
-               f"WHERE id = %s", handle.id) == [("waiting", "#parallel", 1)]
+    assert sql(f'SELECT status, wait_kind, open_children FROM "{schema}".executions '
+               f"WHERE id = %s", handle.id) == [("waiting", "children", 1)]
 
 
 def test_a_database_fault_reaches_every_thread_whose_outcome_was_in_the_failed_batch(

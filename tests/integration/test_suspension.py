@@ -678,16 +678,16 @@ def test_the_barrier_counts_open_children_down_and_only_the_last_completion_wake
     run_due(app, "susp-count-wf")
 
     def parent() -> tuple[Any, ...]:
-        return sql(f'SELECT status, waiting_for, open_children FROM "{schema}".executions '
+        return sql(f'SELECT status, wait_kind, open_children FROM "{schema}".executions '
                    f"WHERE id = %s", handle.id)[0]
 
-    assert parent() == ("waiting", "#parallel", 3)
+    assert parent() == ("waiting", "children", 3)
     children = sorted(app.store.claim_children(["susp-count-wf"], 10, 30), key=lambda c: -c.seq)
     assert [c.seq for c in children] == [2, 1, 0]
     with app.store.connection() as conn:
         for n, child in enumerate(children):
             assert app.store.complete_child(child, True, str(child.seq * 10), None, conn)
-            assert parent() == (("waiting", "#parallel", 2 - n) if n < 2 else
+            assert parent() == (("waiting", "children", 2 - n) if n < 2 else
                                 ("pending", None, 0))
         # a child completed twice (a zombie's late write) is refused and counts nothing
         assert not app.store.complete_child(children[0], True, "99", None, conn)

@@ -36,8 +36,9 @@ from .lanes import Lane
 
 __all__ = ["AttemptOutcome", "LeaseExpired", "StepCall", "run_attempt", "timeout_failure"]
 
-Commit = Callable[[Connection, str], bool]
-"""Records a transactional attempt's value inside its transaction; False: fenced out."""
+Commit = Callable[[Connection, str, float], bool]
+"""Records a transactional attempt's value (and how long it took) inside its transaction;
+False: fenced out."""
 
 
 class LeaseExpired(Exception):
@@ -59,6 +60,8 @@ class AttemptOutcome:
     error: dict[str, Any] | None = None
     committed: bool = False
     fenced: bool = False
+    elapsed: float = 0.0
+    """Seconds the step's code ran."""
 
 
 @dataclass(slots=True)
@@ -156,6 +159,7 @@ def _timed(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
 def _call(call: StepCall, conn: Connection, commit: Commit,
           guard: _Guard | None) -> AttemptOutcome:
     ctx = call.ctx
+    started = time.monotonic()
     if not call.transactional:
         try:
             with bound(ctx):
@@ -163,13 +167,14 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
         except BaseException as exc:
             if is_user_interrupt(exc):
                 raise
-            return AttemptOutcome(False, error=serde.encode_error(exc, attempts=ctx.attempt))
-        return _encoded(value, ctx)
+            return AttemptOutcome(False, error=serde.encode_error(exc, attempts=ctx.attempt),
+                                  elapsed=time.monotonic() - started)
+        return _encoded(value, ctx, time.monotonic() - started)
     try:
         with conn.transaction():
             with bound(ctx, connection=conn):
                 value = call.fn(*call.args, **call.kwargs)
-            outcome = _encoded(value, ctx)
+            outcome = _encoded(value, ctx, time.monotonic() - started)
             if not outcome.ok:
                 raise _Unstorable(outcome)
             assert outcome.value_text is not None
@@ -179,12 +184,13 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
                         raise _Abandoned()
                     guard.committing = True  # from here on the waiter no longer abandons it
             try:
-                recorded = commit(conn, outcome.value_text)
+                recorded = commit(conn, outcome.value_text, outcome.elapsed)
             except BaseException as exc:
                 raise _CheckpointFailed() from exc
             if not recorded:
                 raise _Fenced()
-        return AttemptOutcome(True, outcome.value_text, committed=True)
+        outcome.committed = True
+        return outcome
     except (_Fenced, _Abandoned):  # either way, nothing of this attempt is recorded
         return AttemptOutcome(False, fenced=True)
     except _Unstorable as unstorable:  # its writes rolled back with it
@@ -202,18 +208,20 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
         if conn.broken or conn.closed:
             raise DatabaseUnavailable(f"the connection of transactional step {ctx.step!r} was "
                                       f"lost: {type(exc).__name__}: {exc}") from exc
-        return AttemptOutcome(False, error=serde.encode_error(exc, attempts=ctx.attempt))
+        return AttemptOutcome(False, error=serde.encode_error(exc, attempts=ctx.attempt),
+                              elapsed=time.monotonic() - started)
 
 
-def _encoded(value: Any, ctx: ExecutionContext) -> AttemptOutcome:
+def _encoded(value: Any, ctx: ExecutionContext, elapsed: float) -> AttemptOutcome:
     """A value's stored form, or the never-retried failure naming why it cannot be stored."""
     try:
-        return AttemptOutcome(True, serde.dumps(value, what=f"the result of step {ctx.step!r}"))
+        return AttemptOutcome(True, serde.dumps(value, what=f"the result of step {ctx.step!r}"),
+                              elapsed=elapsed)
     except SerializationError as exc:
         error = serde.encode_error(exc, attempts=ctx.attempt)
         error["retryable"] = False
         error.pop("traceback", None)  # the message says it all; the trace is zart's own
-        return AttemptOutcome(False, error=error)
+        return AttemptOutcome(False, error=error, elapsed=elapsed)
 
 
 class _Unstorable(Exception):

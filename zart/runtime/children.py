@@ -105,7 +105,7 @@ class ChildRunner:
                                serde.loads(child.input_text), child.attempt,
                                retry.max_attempts, child.name)
 
-        def commit(tx_conn: Connection, value_text: str) -> bool:
+        def commit(tx_conn: Connection, value_text: str, elapsed: float) -> bool:
             return store.complete_child(child, True, value_text, None, tx_conn)
 
         call = StepCall(fn, args["args"], args["kwargs"], ctx,

@@ -19,6 +19,7 @@ a thread that just finished a child goes on with a sibling without a claim round
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 from ..store import ChildClaim, ChildOutcome, Connection, Store
@@ -39,9 +40,11 @@ class _Waiting:
 class ChildCompletions:
     """Records children's outcomes, batching those of one parent that arrive together."""
 
-    def __init__(self, store: Store, lease: float = 30.0) -> None:
+    def __init__(self, store: Store, lease: float = 30.0,
+                 worker: uuid.UUID | None = None) -> None:
         self.store = store
         self.lease = lease
+        self.worker = worker
         self._lock = threading.Lock()
         self._waiting: dict[str, list[_Waiting]] = {}
         self._committing: set[str] = set()
@@ -82,7 +85,7 @@ class ChildCompletions:
                 try:
                     accepted, claimed = self.store.complete_children(
                         parent, [w.outcome for w in batch], conn, claim=len(askers),
-                        lease=self.lease)
+                        lease=self.lease, worker=self.worker)
                 except BaseException as exc:  # every outcome of the batch shares the fault
                     for waiting in batch:
                         waiting.error = exc

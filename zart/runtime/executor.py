@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from .. import serde
 from ..commands import Capture, Parallel, Sleep, Step, WaitEvent
+from ..constants import WaitKind
 from ..context import ExecutionContext, bound
 from ..errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
 from ..interpreter import (
@@ -56,14 +58,16 @@ class Executor:
                  should_stop: Callable[[], bool] = lambda: False,
                  on_suspend: Callable[[], None] = lambda: None, lease: float = 30.0,
                  claim_siblings: bool = False,
-                 on_lost: Callable[[Held], None] | None = None) -> None:
+                 on_lost: Callable[[Held], None] | None = None,
+                 worker: uuid.UUID | None = None) -> None:
         self.store = store
         self.max_lease_losses = max_lease_losses
         self.should_stop = should_stop
         self.on_suspend = on_suspend
         self.hooks = Hooks(store, max_lease_losses, should_stop, on_suspend,
                            on_lost or (lambda held: store.refund_lost([held])))
-        self.children = ChildRunner(self.hooks, ChildCompletions(store, lease), claim_siblings)
+        self.children = ChildRunner(self.hooks, ChildCompletions(store, lease, worker),
+                                    claim_siblings)
 
     def run_child(self, child: ChildClaim, conn: Connection | Lane) -> ChildClaim | None:
         """Run one attempt of a parallel child (see :meth:`ChildRunner.run_child`)."""
@@ -194,7 +198,7 @@ class Executor:
                 return None
             wake_at, due = scheduled
             if not due:
-                store.suspend(claim, wake_at, None, conn)
+                store.suspend(claim, wake_at, WaitKind.SLEEP, None, conn)
                 self.on_suspend()
                 return None
             return self._checkpoint(claim, Record(seq, "sleep", command.name, value="null"),
@@ -224,9 +228,9 @@ class Executor:
         assert isinstance(command, Parallel)
         return self._fan_out(claim, command, seq, lane)
 
-    def _checkpoint(self, claim: Claim, record: Record, lane: Lane, *,
-                    fresh: bool = False) -> list[Record] | None:
-        if self.store.checkpoint(claim, record, lane.conn, fresh=fresh):
+    def _checkpoint(self, claim: Claim, record: Record, lane: Lane, *, fresh: bool = False,
+                    elapsed: float = 0.0) -> list[Record] | None:
+        if self.store.checkpoint(claim, record, lane.conn, fresh=fresh, elapsed=elapsed):
             return [record]
         self._lost(claim, lane)
         return None
@@ -269,9 +273,10 @@ class Executor:
                 return None
         fresh = record is None and step.timeout is None  # no row at this position yet
 
-        def commit(tx_conn: Connection, value_text: str) -> bool:
+        def commit(tx_conn: Connection, value_text: str, elapsed: float) -> bool:
             return store.checkpoint(claim, Record(seq, "step", step.name, value=value_text,
-                                                  attempt=attempt), tx_conn, fresh=fresh)
+                                                  attempt=attempt), tx_conn, fresh=fresh,
+                                    elapsed=elapsed)
 
         call = StepCall(step.fn, step.args, step.kwargs, ExecutionContext(
             ctx.execution_id, ctx.workflow, ctx.data, attempt, step.retry.max_attempts,
@@ -284,18 +289,19 @@ class Executor:
             done = Record(seq, "step", step.name, value=result.value_text, attempt=attempt)
             if result.committed:
                 return [done]
-            return self._checkpoint(claim, done, lane, fresh=fresh)
+            return self._checkpoint(claim, done, lane, fresh=fresh, elapsed=result.elapsed)
         error = result.error or {}
         delay = retry_delay(step.retry, attempt, error, step.timeout_scope)
         if delay is not None:
-            if store.retry_step_later(claim, seq, step.name, attempt, error, delay, lane.conn):
+            if store.retry_step_later(claim, seq, step.name, attempt, error, delay, lane.conn,
+                                      elapsed=result.elapsed):
                 self.on_suspend()
             else:
                 self._lost(claim, lane)
             return None
         error["attempts"] = attempt
         return self._checkpoint(claim, Record(seq, "step", step.name, ok=False, error=error,
-                                              attempt=attempt), lane)
+                                              attempt=attempt), lane, elapsed=result.elapsed)
 
 def _captured(command: Capture, seq: int) -> Record:
     """Run a capture's function once: its value, or its error, as the record to store."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import queue
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -25,7 +27,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, DatabaseUnavailable
+from .. import __version__
 from ..store import ChildClaim, Claim, Store, translate_errors
+from ..store.records import WorkerInfo
 from ..workflow import registered_workflows
 from .executor import Executor
 from .lanes import Lane
@@ -89,9 +93,12 @@ class Worker:
         # connections of timed transactional attempts abandoned at their timeout (each keeps
         # its own until it ends; see zart.lanes).
         self.store = Store(dsn, schema, min_size=1, max_size=2 * threads + 3, name=self.name)
+        self.info = WorkerInfo(uuid.uuid4(), self.name, socket.gethostname(), os.getpid(),
+                               __version__, threads, self.lease, tuple(names))
         self.executor = Executor(self.store, max_lease_losses=max_lease_losses,
                                  should_stop=self._stop_flag, on_suspend=self._poke,
-                                 lease=self.lease, claim_siblings=True, on_lost=self._lost)
+                                 lease=self.lease, claim_siblings=True, on_lost=self._lost,
+                                 worker=self.info.id)
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._held: dict[uuid.UUID, Claim | ChildClaim] = {}
@@ -157,6 +164,8 @@ class Worker:
         for thread in self._threads:
             if thread not in self._workers:
                 thread.join(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(DatabaseUnavailable):
+            self.store.worker_stopped(self.info)
         still = [t.name for t in self._workers if t.is_alive()]
         if still:
             log.warning("%s: %d thread(s) still busy after %.1fs; their leases will expire",
@@ -244,12 +253,13 @@ class Worker:
         idle = self._idle()
         if idle <= 0:
             return False
-        executions = self.store.claim_executions(self.workflows, idle, self.lease)
+        executions = self.store.claim_executions(self.workflows, idle, self.lease,
+                                                 worker=self.info.id)
         self._hand_out(executions)  # before claiming children: a thread can start at once
         children: list[ChildClaim] = []
         if len(executions) < idle:
             children = self.store.claim_children(self.workflows, idle - len(executions),
-                                                 self.lease)
+                                                 self.lease, worker=self.info.id)
             self._hand_out(children)
         claimed = len(executions) + len(children)
         return claimed > 0 and claimed == idle and self._idle() > 0
@@ -391,7 +401,9 @@ class Worker:
         # finishing during a graceful stop must keep being renewed.
         interval = self.lease / 3
         missed_before: set[uuid.UUID] = set()
-        while not self._threads_done.wait(interval):
+        first = True  # the first beat at once: the worker shows in the workers table
+        while first or not self._threads_done.wait(interval):
+            first = False
             try:
                 missed_before = self._beat(missed_before)
             except DatabaseUnavailable as exc:
@@ -406,13 +418,11 @@ class Worker:
         self._flush_refunds()
         with self._lock:
             held = list(self._held.values())
-        if not held:
-            return set()
         executions = [(h.execution_id, h.owner) for h in held if isinstance(h, Claim)]
         children = [(h.execution_id, h.seq, h.owner) for h in held
                     if isinstance(h, ChildClaim)]
         started = time.monotonic()
-        alive = self.store.heartbeat(executions, children, self.lease)
+        alive = self.store.heartbeat(self.info, executions, children)
         for item in held:
             if item.owner in alive:
                 item.expires = started + self.lease

@@ -4,6 +4,7 @@ retries and their hand-backs."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +28,9 @@ class ChildTransitions(StoreBase):
         return child.seq in accepted
 
     def complete_children(self, execution_id: str, outcomes: Sequence[ChildOutcome],
-                          conn: Connection, *, claim: int = 0,
-                          lease: float = 30.0) -> tuple[set[int], list[ChildClaim]]:
+                          conn: Connection, *, claim: int = 0, lease: float = 30.0,
+                          worker: uuid.UUID | None = None
+                          ) -> tuple[set[int], list[ChildClaim]]:
         """Record several children's outcomes of one parent in one statement (and wake the
         parent if they were its last open ones), claiming up to ``claim`` more of its due
         children in the same commit. Returns the positions accepted (the others' claims no
@@ -40,7 +42,7 @@ class ChildTransitions(StoreBase):
                 "owners": [o.child.owner for o in outcomes], "oks": [o.ok for o in outcomes],
                 "values": [o.value_text for o in outcomes],
                 "errors": [error_text(o.error) for o in outcomes], "claim": claim,
-                "lease": lease}).fetchall()
+                "lease": lease, "worker": worker}).fetchall()
         accepted = set(rows[0][0] or ()) if rows else set()
         return accepted, [child_claim(r[1:], expires) for r in rows if r[1] is not None]
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from .. import serde
 from ..retry import RetryPolicy
 from .base import Connection, StoreBase
-from .records import ChildClaim, Claim, child_claim
+from .records import ChildClaim, Claim, WorkerInfo, child_claim
 
 __all__ = ["ClaimTransitions"]
 
@@ -19,23 +19,28 @@ class ClaimTransitions(StoreBase):
     """A worker's dispatcher and heartbeat: claims, due times, leases."""
 
     def claim_executions(self, workflows: Sequence[str], limit: int, lease: float,
-                         conn: Connection | None = None) -> list[Claim]:
-        """Claim up to ``limit`` due executions of ``workflows`` (SKIP LOCKED)."""
+                         conn: Connection | None = None, *,
+                         worker: uuid.UUID | None = None) -> list[Claim]:
+        """Claim up to ``limit`` due executions of ``workflows`` (SKIP LOCKED) for ``worker``
+        (None: claimed by hand, by a test or a tool)."""
         expires = time.monotonic() + lease
         with self.connection(conn) as c:
             rows = c.execute(self.sql.CLAIM_EXECUTIONS, {
-                "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
+                "workflows": list(workflows), "limit": limit, "lease": lease,
+                "worker": worker}).fetchall()
         return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
                       bool(r[10]), expires) for r in rows]
 
     def claim_children(self, workflows: Sequence[str], limit: int, lease: float,
-                       conn: Connection | None = None) -> list[ChildClaim]:
-        """Claim up to ``limit`` due parallel children of ``workflows``."""
+                       conn: Connection | None = None, *,
+                       worker: uuid.UUID | None = None) -> list[ChildClaim]:
+        """Claim up to ``limit`` due parallel children of ``workflows`` for ``worker``."""
         expires = time.monotonic() + lease
         with self.connection(conn) as c:
             rows = c.execute(self.sql.CLAIM_CHILDREN, {
-                "workflows": list(workflows), "limit": limit, "lease": lease}).fetchall()
+                "workflows": list(workflows), "limit": limit, "lease": lease,
+                "worker": worker}).fetchall()
         return [child_claim(r, expires) for r in rows]
 
     def next_due(self, workflows: Sequence[str], conn: Connection | None = None) -> float | None:
@@ -47,24 +52,32 @@ class ClaimTransitions(StoreBase):
                             prepare=False).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def heartbeat(self, executions: Sequence[tuple[str, uuid.UUID]],
-                  children: Sequence[tuple[str, int, uuid.UUID]], lease: float,
+    def heartbeat(self, worker: WorkerInfo, executions: Sequence[tuple[str, uuid.UUID]],
+                  children: Sequence[tuple[str, int, uuid.UUID]],
                   conn: Connection | None = None) -> set[uuid.UUID]:
-        """Renew the leases held; return the owner tokens still valid."""
+        """Record that ``worker`` is alive and renew the leases it holds; return the owner
+        tokens still valid."""
         alive: set[uuid.UUID] = set()
         with self.connection(conn) as c:
-            if executions:
-                rows = c.execute(self.sql.HEARTBEAT_EXECUTIONS, {
-                    "lease": lease, "ids": [e[0] for e in executions],
-                    "owners": [e[1] for e in executions]}).fetchall()
-                alive.update(r[0] for r in rows)
+            rows = c.execute(self.sql.HEARTBEAT_EXECUTIONS, {
+                "worker": worker.id, "name": worker.name, "host": worker.host,
+                "pid": worker.pid, "version": worker.version, "threads": worker.threads,
+                "lease": worker.lease, "workflows": list(worker.workflows),
+                "ids": [e[0] for e in executions],
+                "owners": [e[1] for e in executions]}).fetchall()
+            alive.update(r[0] for r in rows)
             if children:
                 rows = c.execute(self.sql.HEARTBEAT_CHILDREN, {
-                    "lease": lease, "ids": [ch[0] for ch in children],
+                    "lease": worker.lease, "ids": [ch[0] for ch in children],
                     "seqs": [ch[1] for ch in children],
                     "owners": [ch[2] for ch in children]}).fetchall()
                 alive.update(r[0] for r in rows)
         return alive
+
+    def worker_stopped(self, worker: WorkerInfo) -> None:
+        """Record that ``worker`` stopped gracefully."""
+        with self.connection() as c:
+            c.execute(self.sql.WORKER_STOPPED, {"worker": worker.id})
 
     def refund_lost(self, lost: Sequence[Claim | ChildClaim],
                     conn: Connection | None = None) -> None:

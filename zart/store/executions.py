@@ -12,6 +12,7 @@ import psycopg
 from psycopg import pq
 
 from .. import serde
+from ..constants import WaitKind
 from ..interpreter import Record
 from .base import Connection, StoreBase, translate_errors
 from .records import Claim, error_text
@@ -32,11 +33,12 @@ class ExecutionTransitions(StoreBase):
                 for r in rows]
 
     def checkpoint(self, claim: Claim, record: Record, conn: Connection | None = None, *,
-                   fresh: bool = False) -> bool:
+                   fresh: bool = False, elapsed: float = 0.0) -> bool:
         """Store a command's outcome; False if the claim no longer holds the execution.
 
         ``fresh``: nothing was recorded at this position yet, so a success takes the plain
-        insert of the hot path; anything else takes the general upsert.
+        insert of the hot path; anything else takes the general upsert. ``elapsed``: seconds
+        the command took (its start is recorded on the database's clock).
         """
         with self.connection(conn) as c:
             # The hot path: a raw prepared statement, outside any transaction only. Inside a
@@ -48,7 +50,8 @@ class ExecutionTransitions(StoreBase):
                     result = self._checkpoint_new_ok.execute(c, (
                         claim.execution_id.encode(), str(claim.owner).encode(),
                         str(record.seq).encode(), record.kind.encode(), record.name.encode(),
-                        record.value.encode(), str(record.attempt).encode()))
+                        record.value.encode(), str(record.attempt).encode(),
+                        repr(elapsed).encode()))
                 except psycopg.errors.UniqueViolation:
                     return False  # recorded by someone else: this claim's view is stale
                 return result.ntuples > 0
@@ -56,7 +59,7 @@ class ExecutionTransitions(StoreBase):
                 "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
                 "kind": record.kind, "name": record.name, "ok": record.ok,
                 "value": record.value, "error": error_text(record.error),
-                "attempt": record.attempt}).fetchone()
+                "attempt": record.attempt, "elapsed": elapsed}).fetchone()
         return row is not None
 
     def begin_attempt(self, claim: Claim, seq: int, name: str, attempt: int, timeout: float,
@@ -70,12 +73,14 @@ class ExecutionTransitions(StoreBase):
 
     def retry_step_later(self, claim: Claim, seq: int, name: str, attempt: int,
                          error: dict[str, Any], delay: float,
-                         conn: Connection | None = None) -> bool:
-        """Record a failed attempt and suspend the execution until the retry is due."""
+                         conn: Connection | None = None, *, elapsed: float = 0.0) -> bool:
+        """Record a failed attempt (kept in step_attempts) and suspend the execution until
+        the retry is due."""
         with self.connection(conn) as c:
             row = c.execute(self.sql.RETRY_STEP_LATER, {
                 "id": claim.execution_id, "owner": claim.owner, "seq": seq, "name": name,
-                "attempt": attempt, "error": serde.dumps(error), "delay": delay}).fetchone()
+                "attempt": attempt, "error": serde.dumps(error), "delay": delay,
+                "elapsed": elapsed}).fetchone()
         return row is not None
 
     def schedule_sleep(self, claim: Claim, seq: int, name: str, seconds: float | None,
@@ -108,13 +113,14 @@ class ExecutionTransitions(StoreBase):
                 "name": name}).fetchone()
         return None if row is None else (row[0],)
 
-    def suspend(self, claim: Claim, wake_at: datetime | None, waiting_for: str | None,
-                conn: Connection | None = None) -> bool:
-        """Give the execution up until ``wake_at`` or a wake-up; frees the worker's thread."""
+    def suspend(self, claim: Claim, wake_at: datetime | None, wait_kind: WaitKind,
+                waiting_for: str | None = None, conn: Connection | None = None) -> bool:
+        """Give the execution up until ``wake_at`` or a wake-up, waiting on ``wait_kind``
+        (``waiting_for`` names it); frees the worker's thread."""
         with self.connection(conn) as c:
             row = c.execute(self.sql.SUSPEND, {
                 "id": claim.execution_id, "owner": claim.owner, "wake_at": wake_at,
-                "waiting_for": waiting_for}).fetchone()
+                "wait_kind": wait_kind, "waiting_for": waiting_for}).fetchone()
         return row is not None
 
     def wait_for_event(self, claim: Claim, seq: int, name: str, timeout: float | None,
@@ -137,7 +143,8 @@ class ExecutionTransitions(StoreBase):
                 return "received", payload
             if expired:
                 return "timeout", None
-            conn.execute(self.sql.SUSPEND, {**base, "wake_at": wake_at, "waiting_for": name})
+            conn.execute(self.sql.SUSPEND, {**base, "wake_at": wake_at,
+                                            "wait_kind": WaitKind.EVENT, "waiting_for": name})
             return "waiting", None
 
     def spawn_children(self, claim: Claim, seq: int, children: Sequence[dict[str, Any]],

@@ -12,7 +12,8 @@ from typing import Any
 from .. import serde
 from ..retry import RetryPolicy
 
-__all__ = ["ChildClaim", "ChildOutcome", "Claim", "ExecutionRow", "child_claim", "error_text"]
+__all__ = ["ChildClaim", "ChildOutcome", "Claim", "ExecutionRow", "WorkerInfo", "child_claim",
+           "error_text"]
 
 
 @dataclass(slots=True)
@@ -100,3 +101,17 @@ def child_claim(r: Sequence[Any], expires: float) -> ChildClaim:
 def error_text(error: dict[str, Any] | None) -> str | None:
     """The stored JSON text of an error dict (None stays None)."""
     return None if error is None else serde.dumps(error)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What a worker process records about itself in the workers table."""
+
+    id: uuid.UUID
+    name: str
+    host: str
+    pid: int
+    version: str
+    threads: int
+    lease: float
+    workflows: tuple[str, ...]

@@ -28,7 +28,12 @@ done AS (
                         %(values)s::json[], %(errors)s::json[]) AS c(seq, owner, ok, value, error)
     WHERE s.execution_id = parent.id AND s.seq = c.seq AND s.owner = c.owner
       AND s.status = 'running' AND s.lease_until > {s}.clock_now()
-    RETURNING s.seq
+    RETURNING s.seq, s.name, s.attempt, s.started_at, s.ok, s.error
+),
+failed AS (
+    INSERT INTO {s}.step_attempts (execution_id, run, seq, name, attempt, started_at, error)
+    SELECT %(id)s, e.run, done.seq, done.name, done.attempt, done.started_at, done.error
+    FROM done, {s}.executions e WHERE e.id = %(id)s AND NOT done.ok
 ),
 counted AS (SELECT count(*)::int AS n, array_agg(seq) AS seqs FROM done),
 barrier AS (
@@ -36,7 +41,7 @@ barrier AS (
     SET open_children = GREATEST(e.open_children - counted.n, 0),
         status = CASE WHEN OPENS THEN 'pending' ELSE e.status END,
         wake_at = CASE WHEN OPENS THEN {s}.clock_now() ELSE e.wake_at END,
-        waiting_for = CASE WHEN OPENS THEN NULL ELSE e.waiting_for END,
+        wait_kind = CASE WHEN OPENS THEN NULL ELSE e.wait_kind END,
         updated_at = {s}.clock_now()
     FROM counted WHERE e.id = %(id)s AND counted.n > 0
 ),
@@ -56,14 +61,23 @@ claimed AS (
 )
 SELECT counted.seqs, claimed.* FROM counted LEFT JOIN claimed ON true""").replace(
     "OPENS", "(e.open_children <= counted.n AND e.status = 'waiting' "
-             "AND e.waiting_for = '#parallel')")
+             "AND e.wait_kind = 'children')")
 
+# A child's failed attempt with a retry left: kept in step_attempts, claimable again later.
 RETRY_CHILD_LATER = """
-UPDATE {s}.steps
-SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NULL,
-    wake_at = {s}.clock_now() + make_interval(secs => %(delay)s)
-WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'
-RETURNING 1"""
+WITH saved AS (
+    UPDATE {s}.steps
+    SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NULL,
+        wake_at = {s}.clock_now() + make_interval(secs => %(delay)s)
+    WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'
+    RETURNING execution_id, seq, name, attempt, started_at
+), failed AS (
+    INSERT INTO {s}.step_attempts (execution_id, run, seq, name, attempt, started_at, error)
+    SELECT saved.execution_id, e.run, saved.seq, saved.name, saved.attempt, saved.started_at,
+           %(error)s::json
+    FROM saved, {s}.executions e WHERE e.id = saved.execution_id
+)
+SELECT 1 FROM saved"""
 
 # Handed back unrun or interrupted: the same attempt runs again, with a fresh deadline.
 RELEASE_CHILD = """

@@ -22,8 +22,8 @@ SET status = 'running', owner = gen_random_uuid(),
     lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
     lost_leases = e.lost_leases + CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
     lost_owner = CASE WHEN e.status = 'running' THEN e.owner ELSE e.lost_owner END,
-    claims = e.claims + 1,
-    wake_at = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
+    claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {s}.clock_now(),
+    wake_at = NULL, wait_kind = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
 FROM due WHERE e.id = due.id
 RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e.retry::text,
           e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
@@ -40,6 +40,7 @@ SET status = 'running', owner = gen_random_uuid(),
     attempt = s.attempt + CASE WHEN s.status = 'pending' THEN 1 ELSE 0 END,
     lost_leases = s.lost_leases + CASE WHEN s.status = 'running' THEN 1 ELSE 0 END,
     lost_owner = CASE WHEN s.status = 'running' THEN s.owner ELSE s.lost_owner END,
+    worker_id = %(worker)s, started_at = {s}.clock_now(),
     -- A global deadline spans the attempts that ran and failed; an attempt interrupted by a
     -- fault (taken over, or handed back with its deadline cleared) runs again with a fresh one.
     deadline = CASE
@@ -90,12 +91,25 @@ SELECT EXTRACT(EPOCH FROM LEAST(
      WHERE s.child AND s.status = 'running' AND e.workflow = ANY(%(workflows)s))
 ) - {s}.clock_now())::float8"""
 
+# A worker's heartbeat, one statement whatever it holds: its row in the workers table (inserted
+# the first time, so a worker started during an outage registers once the database answers),
+# and the leases of the executions it holds.
 HEARTBEAT_EXECUTIONS = """
+WITH worker AS (
+    INSERT INTO {s}.workers AS w (id, name, host, pid, version, threads, lease, workflows)
+    VALUES (%(worker)s, %(name)s, %(host)s, %(pid)s, %(version)s, %(threads)s, %(lease)s,
+            %(workflows)s)
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = {s}.clock_now(), stopped_at = NULL
+)
 UPDATE {s}.executions e
 SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
 FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS h(id, owner)
 WHERE e.id = h.id AND e.owner = h.owner AND e.status = 'running'
 RETURNING e.owner"""
+
+WORKER_STOPPED = """
+UPDATE {s}.workers SET stopped_at = {s}.clock_now(), heartbeat_at = {s}.clock_now()
+WHERE id = %(worker)s"""
 
 HEARTBEAT_CHILDREN = """
 UPDATE {s}.steps s

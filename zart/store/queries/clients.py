@@ -43,7 +43,8 @@ FROM {s}.executions WHERE id = %(id)s"""
 # reads that row as last committed (the statement's snapshot may predate the lock).
 SEND_EVENT = """
 WITH target AS (
-    SELECT id, status, waiting_for FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDATE
+    SELECT id, status, wait_kind, waiting_for FROM {s}.executions WHERE id = %(id)s
+    FOR NO KEY UPDATE
 ), wait AS (
     SELECT status = 'done' OR wake_at <= {s}.clock_now() AS closed FROM {s}.steps
     WHERE execution_id = %(id)s AND kind = 'event' AND name = %(name)s
@@ -57,10 +58,11 @@ WITH target AS (
     RETURNING 1
 ), woken AS (
     UPDATE {s}.executions e
-    SET status = 'pending', wake_at = {s}.clock_now(), waiting_for = NULL,
+    SET status = 'pending', wake_at = {s}.clock_now(), wait_kind = NULL, waiting_for = NULL,
         updated_at = {s}.clock_now()
     FROM target t
-    WHERE e.id = t.id AND t.status = 'waiting' AND t.waiting_for = %(name)s
+    WHERE e.id = t.id AND t.status = 'waiting' AND t.wait_kind = 'event'
+      AND t.waiting_for = %(name)s
       AND EXISTS (SELECT 1 FROM delivered)
     RETURNING 1
 )

@@ -10,7 +10,7 @@ TERMINAL = "('completed', 'failed', 'cancelled')"
 
 FENCE = """
     fence AS (
-        SELECT id FROM {s}.executions
+        SELECT id, run FROM {s}.executions
         WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
           AND lease_until > {s}.clock_now()
         FOR NO KEY UPDATE

@@ -12,62 +12,91 @@ LOAD_HISTORY = """
 SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline
 FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
 
-CHECKPOINT = "WITH" + FENCE + """
-INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, ok, value, error,
-                            attempt, finished_at)
-SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json, %(error)s::json,
-       %(attempt)s, {s}.clock_now()
-FROM fence
-ON CONFLICT (execution_id, seq) DO UPDATE
-SET status = 'done', ok = EXCLUDED.ok, value = EXCLUDED.value, error = EXCLUDED.error,
-    attempt = EXCLUDED.attempt, finished_at = EXCLUDED.finished_at
-WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
-  AND t.name = EXCLUDED.name
-RETURNING 1"""
+# Any outcome, at any position (a retry or a timed attempt may have left a row there). A step's
+# failure is also kept in step_attempts. %(elapsed)s: seconds the command took, so its start
+# is on the database's clock too.
+CHECKPOINT = "WITH" + FENCE + """,
+    saved AS (
+        INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, ok, value, error,
+                                    attempt, started_at, finished_at)
+        SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json,
+               %(error)s::json, %(attempt)s,
+               {s}.clock_now() - make_interval(secs => %(elapsed)s), {s}.clock_now()
+        FROM fence
+        ON CONFLICT (execution_id, seq) DO UPDATE
+        SET status = 'done', ok = EXCLUDED.ok, value = EXCLUDED.value, error = EXCLUDED.error,
+            attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at,
+            finished_at = EXCLUDED.finished_at
+        WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
+          AND t.name = EXCLUDED.name
+        RETURNING started_at
+    ),
+    failed AS (
+        INSERT INTO {s}.step_attempts (execution_id, run, seq, name, attempt, started_at,
+                                       error)
+        SELECT fence.id, fence.run, %(seq)s, %(name)s, %(attempt)s, saved.started_at,
+               %(error)s::json
+        FROM fence, saved WHERE NOT %(ok)s AND %(kind)s = 'step'
+    )
+SELECT 1 FROM saved"""
 
 # The hot path: a first success at a position nothing was recorded at yet (no retry or timed
 # attempt left a row there), so a plain insert does, without ON CONFLICT's extra work. Run as
-# a raw prepared statement (zart.prepared): libpq placeholders, text parameters (id, owner,
-# seq, kind, name, value, attempt), each cast where the server could not infer its type; no
-# ok/error to send.
+# a raw prepared statement (zart.store.prepared): libpq placeholders, text parameters (id,
+# owner, seq, kind, name, value, attempt, elapsed seconds), each cast where the server could not
+# infer its type; no ok/error to send.
 CHECKPOINT_NEW_OK = "WITH" + FENCE.replace("%(id)s", "$1").replace("%(owner)s", "$2::uuid") + """
-INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, attempt, finished_at)
-SELECT id, $3::int, $4::text, $5::text, 'done', true, $6::json, $7::int, {s}.clock_now()
-FROM fence
+INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, attempt, started_at,
+                       finished_at)
+SELECT id, $3::int, $4::text, $5::text, 'done', true, $6::json, $7::int,
+       clock.now - make_interval(secs => $8::float8), clock.now
+FROM fence, (SELECT {s}.clock_now() AS now) AS clock
 RETURNING 1"""
 
 # A global deadline spans the attempts that ran and failed (the row is 'pending' between them);
 # an attempt a fault interrupted (the row still 'running') runs again with a fresh one. A done
 # row is never touched: nothing is returned, as for a fenced-out claim.
 BEGIN_ATTEMPT = "WITH" + FENCE + """
-INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, deadline)
+INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, deadline,
+                            started_at)
 SELECT id, %(seq)s, 'step', %(name)s, 'running', %(attempt)s,
-       {s}.clock_now() + make_interval(secs => %(timeout)s)
+       {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now()
 FROM fence
 ON CONFLICT (execution_id, seq) DO UPDATE
-SET status = 'running', attempt = EXCLUDED.attempt,
+SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at,
     deadline = CASE WHEN %(scope)s = 'global' AND t.status = 'pending'
                     THEN COALESCE(t.deadline, EXCLUDED.deadline)
                     ELSE EXCLUDED.deadline END
 WHERE t.status <> 'done'
 RETURNING EXTRACT(EPOCH FROM deadline - {s}.clock_now())::float8"""
 
+# A failed attempt with a retry left: kept in step_attempts, the row waits for the retry, and
+# the execution suspends until it is due.
 RETRY_STEP_LATER = "WITH" + FENCE + """,
     saved AS (
         INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, error,
-                                    wake_at)
+                                    wake_at, started_at)
         SELECT id, %(seq)s, 'step', %(name)s, 'pending', %(attempt)s, %(error)s::json,
-               {s}.clock_now() + make_interval(secs => %(delay)s)
+               {s}.clock_now() + make_interval(secs => %(delay)s),
+               {s}.clock_now() - make_interval(secs => %(elapsed)s)
         FROM fence
         ON CONFLICT (execution_id, seq) DO UPDATE
         SET status = 'pending', attempt = EXCLUDED.attempt, error = EXCLUDED.error,
-            wake_at = EXCLUDED.wake_at
+            wake_at = EXCLUDED.wake_at, started_at = EXCLUDED.started_at
         WHERE t.status <> 'done'
-        RETURNING wake_at
+        RETURNING wake_at, started_at
+    ),
+    failed AS (
+        INSERT INTO {s}.step_attempts (execution_id, run, seq, name, attempt, started_at,
+                                       error)
+        SELECT fence.id, fence.run, %(seq)s, %(name)s, %(attempt)s, saved.started_at,
+               %(error)s::json
+        FROM fence, saved
     )
 UPDATE {s}.executions e
-SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = NULL,
-    wake_at = LEAST(saved.wake_at, e.deadline), updated_at = {s}.clock_now()
+SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'retry',
+    waiting_for = %(name)s, wake_at = LEAST(saved.wake_at, e.deadline),
+    updated_at = {s}.clock_now()
 FROM saved WHERE e.id = %(id)s
 RETURNING 1"""
 
@@ -131,8 +160,9 @@ SELECT (SELECT payload::text FROM arrived), EXISTS (SELECT 1 FROM arrived),
 
 SUSPEND = """
 UPDATE {s}.executions
-SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = %(waiting_for)s,
-    wake_at = LEAST(%(wake_at)s::timestamptz, deadline), updated_at = {s}.clock_now()
+SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = %(wait_kind)s,
+    waiting_for = %(waiting_for)s, wake_at = LEAST(%(wake_at)s::timestamptz, deadline),
+    updated_at = {s}.clock_now()
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
@@ -142,8 +172,9 @@ LOCK_FENCE = "WITH" + FENCE + " SELECT 1 FROM fence"
 # parent's lock, which every child completion takes first).
 SUSPEND_ON_CHILDREN = """
 UPDATE {s}.executions
-SET status = 'waiting', owner = NULL, lease_until = NULL, waiting_for = '#parallel',
-    open_children = %(open)s, wake_at = deadline, updated_at = {s}.clock_now()
+SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'children',
+    waiting_for = NULL, open_children = %(open)s, wake_at = deadline,
+    updated_at = {s}.clock_now()
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
@@ -184,12 +215,12 @@ RETRY_WORKFLOW = "WITH" + FENCE + """
 UPDATE {s}.executions e
 SET status = 'pending', attempt = e.attempt + 1, error = %(error)s::json, owner = NULL,
     lease_until = NULL, wake_at = {s}.clock_now() + make_interval(secs => %(delay)s),
-    updated_at = {s}.clock_now()
+    wait_kind = 'retry', waiting_for = NULL, updated_at = {s}.clock_now()
 FROM fence WHERE e.id = fence.id
 RETURNING 1"""
 
 RELEASE = """
 UPDATE {s}.executions
 SET status = 'pending', owner = NULL, lease_until = NULL, wake_at = {s}.clock_now(),
-    updated_at = {s}.clock_now()
+    wait_kind = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'"""
