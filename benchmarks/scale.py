@@ -34,6 +34,7 @@ import psycopg
 
 from zart import serde
 from zart.interpreter import Record
+from zart.runtime.children import known_refs
 from zart.store import Store
 from zart.workflow import registered_workflows
 
@@ -78,6 +79,7 @@ def probe(bench: Bench, store: Store, conn: psycopg.Connection[Any], tag: str,
         timed("create", partial(store.create_execution, execution_id, PROBE, "null", 1, retry,
                                 None, conn))
     names = sorted({*registered_workflows(), PROBE})
+    steps = known_refs()
     for _ in range(count):
         claims = timed("claim", lambda: store.claim_executions(names, 1, 600.0, conn))
         if not claims:
@@ -88,9 +90,9 @@ def probe(bench: Bench, store: Store, conn: psycopg.Connection[Any], tag: str,
         if not timed("checkpoint", partial(store.checkpoint, claim, record, conn)):
             raise RuntimeError("a probe checkpoint was fenced out")
         timed("complete", partial(store.complete, claim, "null", conn))
-        timed("claim_children", lambda: store.claim_children(names, 1, 600.0, conn))
-        timed("next_due", lambda: store.next_due(names, conn))
-        timed("next_due_other", lambda: store.next_due([PROBE], conn))
+        timed("claim_children", lambda: store.claim_children(steps, 1, 600.0, conn))
+        timed("next_due", lambda: store.next_due(names, steps, conn))
+        timed("next_due_other", lambda: store.next_due([PROBE], (), conn))
     conn.execute(bench.sql("DELETE FROM {s}.executions WHERE workflow = %s"), (PROBE,))
     return times
 

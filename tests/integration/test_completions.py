@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 import zart
+from zart.runtime.children import known_refs
 from zart.runtime.completions import ChildCompletions
 from zart.runtime.executor import Executor
 from zart.store import ChildClaim, ChildOutcome
@@ -36,7 +37,7 @@ def _spawned(app: zart.Zart) -> tuple[zart.Handle, list[ChildClaim]]:
     """A compl-wf execution suspended on its children, and the children claimed."""
     handle = app.start(compl_wf, None)
     run_due(app, "compl-wf")
-    children = app.store.claim_children(["compl-wf"], CHILDREN, 30)
+    children = app.store.claim_children(known_refs(), CHILDREN, 30)
     assert sorted(c.seq for c in children) == list(range(CHILDREN))
     return handle, children
 
@@ -136,7 +137,8 @@ def test_a_completion_claims_due_siblings_in_the_same_commit_and_none_of_a_cance
         app.store.release_child(child)
     with psycopg.connect(app.store.dsn, autocommit=True) as conn:
         accepted, claimed = app.store.complete_children(
-            handle.id, [ChildOutcome(first, True, "0", None)], conn, claim=2, lease=30)
+            handle.id, [ChildOutcome(first, True, "0", None)], conn, claim=2, lease=30,
+            steps=known_refs())
         assert accepted == {first.seq}
         assert len(claimed) == 2 and {c.seq for c in claimed} <= {c.seq for c in rest}
         assert all(c.execution_id == handle.id and c.workflow == "compl-wf" for c in claimed)
@@ -145,7 +147,8 @@ def test_a_completion_claims_due_siblings_in_the_same_commit_and_none_of_a_cance
         assert rows == {c.seq: c.owner for c in claimed}  # running under the new claims
         app.cancel(handle.id)
         accepted, claimed = app.store.complete_children(
-            handle.id, [ChildOutcome(claimed[0], True, "1", None)], conn, claim=3, lease=30)
+            handle.id, [ChildOutcome(claimed[0], True, "1", None)], conn, claim=3, lease=30,
+            steps=known_refs())
         assert claimed == []  # nothing more is started for a cancelled parent
 
 

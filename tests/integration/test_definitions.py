@@ -4,17 +4,22 @@ do not know."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import zart
+from zart.runtime.children import known_refs
 
-from .conftest import wait_until
+from .conftest import run_due, wait_until
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 
@@ -288,3 +293,63 @@ def test_start_with_unserializable_input_raises_serialization_error_and_writes_n
     assert _rows(sql, schema) == before
     with pytest.raises(zart.ExecutionNotFound):
         app.handle(execution_id)
+
+
+# -- children are found by their registered step name (issue 8, item 3) -------------------------
+
+def test_children_started_by_a_script_run_on_a_worker_that_imports_it_as_a_module(
+        app: zart.Zart, dsn: str, schema: str, sql: Any) -> None:
+    """The script's functions live in ``__main__``; the other process knows them as
+    ``tests.integration.script_app``: children stored by registered step name run on both."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    count = 6
+    script = subprocess.Popen([sys.executable, str(root / "tests/integration/script_app.py"),
+                               "START", dsn, schema, str(count)], cwd=root, env=env)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from tests.integration import script_app as m; "
+         "m.main(sys.argv)", "WORK", dsn, schema, str(count)], cwd=root, env=env)
+    try:
+        assert script.wait(90) == 0
+        assert worker.wait(90) == 0
+    finally:
+        for process in (script, worker):
+            if process.poll() is None:
+                process.kill()
+    results = [app.handle(f"script-{n}").result(timeout=5) for n in range(count)]
+    assert all([p["i"] for p in parts] == list(range(6)) for parts in results), results
+    pids = {p["pid"] for parts in results for p in parts}
+    assert len(pids) == 2  # both processes ran children
+    assert sql(f'SELECT count(*) FROM "{schema}".steps WHERE child AND NOT ok') == [(0,)]
+
+
+@zart.step("defs-known-child")
+def known_child() -> int:
+    return 1
+
+
+@zart.workflow("defs-unknown-children")
+def unknown_children(data: Any) -> Any:
+    return (yield zart.parallel(known_child()))
+
+
+def test_a_worker_that_does_not_know_a_childs_step_never_claims_it(
+        app: zart.Zart, sql: Any, schema: str) -> None:
+    handle = app.start(unknown_children, None)
+    run_due(app, "defs-unknown-children")
+    assert app.store.claim_children(["some-other-step"], 10, 30) == []
+    assert sql(f'SELECT status FROM "{schema}".steps WHERE execution_id = %s',
+               handle.id) == [("pending",)]
+    [child] = app.store.claim_children(known_refs(), 10, 30)
+    assert child.fn == "defs-known-child"
+    app.cancel(handle.id)
+
+
+def test_a_child_stored_by_the_first_schema_version_under_its_import_path_still_runs(
+        app: zart.Zart, sql: Any, schema: str) -> None:
+    handle = app.start(unknown_children, None)
+    run_due(app, "defs-unknown-children")
+    sql(f'UPDATE "{schema}".steps SET fn = %s WHERE execution_id = %s',
+        f"{known_child.fn.__module__}:{known_child.fn.__qualname__}", handle.id)
+    with app.worker(threads=1, lease=5.0, poll_interval=0.2):
+        assert handle.result(timeout=20) == [1]

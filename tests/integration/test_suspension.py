@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 import zart
+from zart.runtime.children import known_refs
 
 from .conftest import run_due, wait_until
 
@@ -682,7 +683,7 @@ def test_the_barrier_counts_open_children_down_and_only_the_last_completion_wake
                    f"WHERE id = %s", handle.id)[0]
 
     assert parent() == ("waiting", "children", 3)
-    children = sorted(app.store.claim_children(["susp-count-wf"], 10, 30), key=lambda c: -c.seq)
+    children = sorted(app.store.claim_children(known_refs(), 10, 30), key=lambda c: -c.seq)
     assert [c.seq for c in children] == [2, 1, 0]
     with app.store.connection() as conn:
         for n, child in enumerate(children):

@@ -11,6 +11,8 @@ path by both versions) and leave one execution in each state:
 - ``sleeping``: two steps done, then a one-hour ``zart.sleep``;
 - ``event-before``: waiting on an event that v1's client delivered (buffered, not consumed);
 - ``event-after``: waiting on an event the current code's client sends after the upgrade;
+- ``deadline``: waiting on an event with a one-hour timeout, which runs out after the upgrade;
+- ``retrying``: waiting for the retry, 30 minutes later, of a step whose first attempt failed;
 - ``killed``: running under the live lease of a worker SIGKILLed in its second step (the
   first one checkpointed); the lease is still valid at the upgrade;
 - ``fanout``: waiting on four parallel children: two done, one running under the killed
@@ -20,7 +22,7 @@ path by both versions) and leave one execution in each state:
 
 The current code then upgrades the schema (``zart.Zart``), and a current worker, with the
 database clock moved to expire the dead worker's lease and then to make the sleep and the
-retry due, finishes everything. Evidence, not trust: every step writes each real run to a
+retries due, finishes everything. Evidence, not trust: every step writes each real run to a
 ledger table (with the directory of the zart package that ran it), so the test counts runs
 independently of the engine's own checkpoints.
 """
@@ -60,7 +62,8 @@ APP_MODULE = "tests.integration.upgrade_v1_app"
 # it (TAKEOVER_SHIFT), after the upgrade, not by accident before it.
 V1_LEASE = 120.0
 TAKEOVER_SHIFT = 2.5 * V1_LEASE
-# Past the one-hour sleep and the 30-minute retry delay (both counted from v1's run).
+# Past the one-hour sleep and event timeout and the 30-minute retry delays (all counted from
+# v1's run).
 WAKE_SHIFT = 2 * 3600.0
 
 P = "upgrade-v1"
@@ -72,6 +75,8 @@ WORKFLOWS = {  # execution id -> (workflow, input)
     "event-after": (f"{P}-event", {"n": 6}),
     "killed": (f"{P}-killed", {"n": 7}),
     "fanout": (f"{P}-fanout", {"n": 8}),
+    "retrying": (f"{P}-retrying", {"n": 9}),
+    "deadline": (f"{P}-deadline", {"n": 10}),
     "pending": (f"{P}-linear", {"n": 1}),  # started by v1 only after its worker is dead
 }
 EVENTS = {"event-before": {"add": 5}, "event-after": {"add": 7}}
@@ -90,6 +95,10 @@ def expected_result(id: str) -> dict[str, Any]:
         return {"n": value, "value": value + 1 + 10}
     if workflow.endswith("-sleeper"):
         return {"n": value, "value": value + 1 + 10 + 100}
+    if workflow.endswith("-retrying"):
+        return {"n": value, "value": value + 1 + 10}
+    if workflow.endswith("-deadline"):
+        return {"n": value, "value": value + 1 + 1000, "timed_out": True}
     if workflow.endswith("-event"):
         return {"n": value, "value": value + 1 + EVENTS[id]["add"], "payload": EVENTS[id]}
     if workflow.endswith("-killed"):
@@ -114,6 +123,9 @@ EXPECTED_RUNS = Counter({
     ("fanout", "c2", "v1"): 1, ("fanout", "c2", "current"): 1,  # in flight at the kill
     ("fanout", "c3", "v1"): 1, ("fanout", "c3", "current"): 1,  # failed, then retried
     ("fanout", "d", "current"): 1,
+    ("retrying", "a", "v1"): 1, ("retrying", "b", "v1"): 1,  # failed, then retried
+    ("retrying", "b", "current"): 1,
+    ("deadline", "a", "v1"): 1, ("deadline", "c", "current"): 1,
     ("pending", "a", "current"): 1, ("pending", "b", "current"): 1,
 })
 
@@ -133,6 +145,8 @@ EXPECTED_CHECKPOINTS = {
     "event-after": [_step("a"), ("event", "go"), _step("c")],
     "killed": [_step("a"), _step("b", "stall"), _step("c")],
     "fanout": [_step("a"), *CHILDREN, _step("d")],
+    "retrying": [_step("a"), _step("b", "flaky")],
+    "deadline": [_step("a"), ("event", "go"), _step("c")],
     "pending": [_step("a"), _step("b")],
 }
 
@@ -288,6 +302,20 @@ def finished_rows(db: psycopg.Connection[dict[str, Any]], schema: str) -> list[A
     ]
 
 
+def dump(db: psycopg.Connection[dict[str, Any]], schema: str, ledger: str) -> str:
+    """The engine's tables and the ledger as text, for a failure's report."""
+    out = []
+    for title, query in (
+            ("clock", f'SELECT offset_seconds, "{schema}".clock_now() FROM "{schema}".clock'),
+            ("executions", f'SELECT * FROM "{schema}".executions ORDER BY id'),
+            ("steps", f'SELECT * FROM "{schema}".steps ORDER BY execution_id, seq'),
+            ("events", f'SELECT * FROM "{schema}".events ORDER BY execution_id'),
+            ("ledger", f"SELECT * FROM {ledger} ORDER BY at")):
+        out.append(f"-- {title}")
+        out.extend(str(row) for row in db.execute(query).fetchall())
+    return "\n".join(out)
+
+
 def shift_clock(db: psycopg.Connection[dict[str, Any]], schema: str, seconds: float) -> None:
     """Move the database clock that both v1 and the current code read (clock_now())."""
     db.execute(f'UPDATE "{schema}".clock SET offset_seconds = offset_seconds + %s', (seconds,))
@@ -310,6 +338,9 @@ def test_executions_left_open_by_v1_in_every_state_complete_after_the_upgrade(
         _check_v1_states(db, schema, ledger, v1_root)
         before = finished_rows(db, schema)
         _upgrade_and_finish(dsn, db, schema, ledger, v1_root, monkeypatch)
+    except BaseException:
+        print(dump(db, schema, ledger))  # shown by pytest with the failure
+        raise
     finally:
         v1.kill_all()
 
@@ -325,6 +356,7 @@ def test_executions_left_open_by_v1_in_every_state_complete_after_the_upgrade(
         # Nothing else either: no second row, no child left pending or running.
         assert len(recorded) == len(commands), (id, recorded)
     children = steps(db, schema, "fanout")
+    assert steps(db, schema, "deadline")["go"]["ok"] is False  # the timeout, recorded
     a = n("fanout") + 1
     assert [(children[name]["ok"], children[name]["value"]) for _, name in CHILDREN] == [
         (True, a + k) for k in (1, 2, 3, 4)]
@@ -354,6 +386,8 @@ def _leave_v1_executions_open(v1: V1, db: psycopg.Connection[dict[str, Any]], sc
                 and rows["sleeping"]["status"] == "waiting"
                 and rows["event-before"]["waiting_for"] == "go"
                 and rows["event-after"]["waiting_for"] == "go"
+                and rows["deadline"]["waiting_for"] == "go"
+                and rows["retrying"]["status"] == "waiting"
                 and done["killed", "b", "v1"] == 1  # the stalling step has started
                 and rows["fanout"]["open_children"] == 2
                 and [children.get(f"{P}-{c}", {}).get("status") for c in
@@ -414,6 +448,16 @@ def _check_v1_states(db: psycopg.Connection[dict[str, Any]], schema: str, ledger
     assert (rows["event-after"]["status"], rows["event-after"]["waiting_for"]) == ("waiting",
                                                                                   "go")
 
+    deadline = rows["deadline"]
+    assert (deadline["status"], deadline["waiting_for"]) == ("waiting", "go")
+    assert TAKEOVER_SHIFT < deadline["wakes_in"] < TAKEOVER_SHIFT + WAKE_SHIFT
+
+    retrying = rows["retrying"]
+    assert (retrying["status"], retrying["waiting_for"]) == ("waiting", None)
+    assert TAKEOVER_SHIFT < retrying["wakes_in"] < TAKEOVER_SHIFT + WAKE_SHIFT
+    assert [(r["name"], r["status"], r["attempt"]) for r in steps(db, schema,
+            "retrying").values()] == [(f"{P}-bump-a", "done", 1), (f"{P}-flaky-b", "pending", 1)]
+
     fanout = rows["fanout"]
     assert (fanout["status"], fanout["waiting_for"], fanout["open_children"]) == (
         "waiting", "#parallel", 2)
@@ -466,8 +510,12 @@ def _upgrade_and_finish(dsn: str, db: psycopg.Connection[dict[str, Any]], schema
             wait_until(lambda: app.handle("killed").status() == "completed"
                        and steps(db, schema, "fanout")[f"{P}-child-stall-c2"]["status"]
                        == "done", timeout=20, what="the takeover of the killed worker's work")
-            # The child whose retry is due in 30 minutes still holds the barrier.
-            assert executions(db, schema)["fanout"]["status"] == "waiting"
+            # Not due yet: the sleep, the event's timeout, the retries (the child's holds the
+            # barrier). Their wake-up times survived the upgrade.
+            rows = executions(db, schema)
+            assert {id: rows[id]["status"] for id in ("sleeping", "deadline", "retrying",
+                                                      "fanout")} == dict.fromkeys(
+                ("sleeping", "deadline", "retrying", "fanout"), "waiting")
 
             shift_clock(db, schema, WAKE_SHIFT)  # the sleep and the retry are due
             wait_until(lambda: all(app.handle(id).status() in ("completed", "failed")

@@ -3,9 +3,10 @@ current code (the test process) import, for ``test_upgrade.py``.
 
 Only the public API both versions share is used here (``zart.workflow``, ``zart.step``,
 ``zart.sleep``, ``zart.wait_for_event``, ``zart.parallel``, ``zart.fixed``, ``zart.context``,
-``zart.Zart``, ``app.start``, ``app.send_event``, ``app.worker``), and the module is imported
-under the same path, ``tests.integration.upgrade_v1_app``, by both, so the workflow names, the
-step names and the ``module:qualname`` that v1 stores for parallel children all match.
+``zart.EventTimeout``, ``zart.Zart``, ``app.start``, ``app.send_event``, ``app.worker``), and
+the module is imported under the same path, ``tests.integration.upgrade_v1_app``, by both, so
+the workflow names, the step names and the ``module:qualname`` that v1 stores for parallel
+children all match.
 
 Every step records each real run in a ledger table of its own (``ZART_UPGRADE_LEDGER``, a
 schema-qualified table) on its own autocommit connection, before doing anything else, with the

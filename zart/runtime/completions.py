@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..store import ChildClaim, ChildOutcome, Connection, Store
@@ -41,10 +42,11 @@ class ChildCompletions:
     """Records children's outcomes, batching those of one parent that arrive together."""
 
     def __init__(self, store: Store, lease: float = 30.0,
-                 worker: uuid.UUID | None = None) -> None:
+                 worker: uuid.UUID | None = None, steps: Sequence[str] = ()) -> None:
         self.store = store
         self.lease = lease
         self.worker = worker
+        self.steps = list(steps)  # the children's steps this worker can run (sibling claims)
         self._lock = threading.Lock()
         self._waiting: dict[str, list[_Waiting]] = {}
         self._committing: set[str] = set()
@@ -85,7 +87,8 @@ class ChildCompletions:
                 try:
                     accepted, claimed = self.store.complete_children(
                         parent, [w.outcome for w in batch], conn, claim=len(askers),
-                        lease=self.lease, worker=self.worker)
+                        lease=self.lease, worker=self.worker,
+                        steps=self.steps)
                 except BaseException as exc:  # every outcome of the batch shares the fault
                     for waiting in batch:
                         waiting.error = exc

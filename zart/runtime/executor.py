@@ -37,7 +37,7 @@ from ..interpreter import (
 from ..store import ChildClaim, Claim, Connection, Store
 from ..workflow import get_workflow
 from .attempts import LeaseExpired, StepCall, run_attempt
-from .children import ChildRunner, function_ref
+from .children import ChildRunner, function_ref, known_refs
 from .completions import ChildCompletions
 from .hooks import Held, Hooks, failure, retry_delay
 from .lanes import Lane
@@ -60,13 +60,15 @@ class Executor:
                  claim_siblings: bool = False,
                  on_lost: Callable[[Held], None] | None = None,
                  worker: uuid.UUID | None = None) -> None:
+        # The children's steps this executor's worker claims siblings of: what it can run.
+        steps = known_refs() if claim_siblings else []
         self.store = store
         self.max_lease_losses = max_lease_losses
         self.should_stop = should_stop
         self.on_suspend = on_suspend
         self.hooks = Hooks(store, max_lease_losses, should_stop, on_suspend,
                            on_lost or (lambda held: store.refund_lost([held])))
-        self.children = ChildRunner(self.hooks, ChildCompletions(store, lease, worker),
+        self.children = ChildRunner(self.hooks, ChildCompletions(store, lease, worker, steps),
                                     claim_siblings)
 
     def run_child(self, child: ChildClaim, conn: Connection | Lane) -> ChildClaim | None:

@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
-from ..errors import ConfigurationError, DatabaseUnavailable
 from .. import __version__
+from ..errors import ConfigurationError, DatabaseUnavailable
 from ..store import ChildClaim, Claim, Store, translate_errors
 from ..store.records import WorkerInfo
 from ..workflow import registered_workflows
+from .children import known_refs
 from .executor import Executor
 from .lanes import Lane
 
@@ -89,6 +90,9 @@ class Worker:
         if unknown:
             raise ConfigurationError(f"worker asked to run unregistered workflow(s) {unknown}")
         self.workflows = names
+        # Parallel children are claimed by the steps this process knows, whatever workflow
+        # they belong to (and never by a worker that could not run them).
+        self.steps = known_refs()
         # One connection per thread, the dispatcher's and the heartbeat's, and room for the
         # connections of timed transactional attempts abandoned at their timeout (each keeps
         # its own until it ends; see zart.lanes).
@@ -224,7 +228,8 @@ class Worker:
                 backoff = 0.05
                 if full:
                     continue
-                due = self.store.next_due(self.workflows) if self._idle() else None
+                due = (self.store.next_due(self.workflows, self.steps) if self._idle()
+                       else None)
                 wait = idle_wait(self.poll_interval, due)
             except DatabaseUnavailable as exc:
                 log.warning("%s: %s; retrying in %.2fs", self.name, exc, backoff)
@@ -258,7 +263,7 @@ class Worker:
         self._hand_out(executions)  # before claiming children: a thread can start at once
         children: list[ChildClaim] = []
         if len(executions) < idle:
-            children = self.store.claim_children(self.workflows, idle - len(executions),
+            children = self.store.claim_children(self.steps, idle - len(executions),
                                                  self.lease, worker=self.info.id)
             self._hand_out(children)
         claimed = len(executions) + len(children)

@@ -29,7 +29,7 @@ class ChildTransitions(StoreBase):
 
     def complete_children(self, execution_id: str, outcomes: Sequence[ChildOutcome],
                           conn: Connection, *, claim: int = 0, lease: float = 30.0,
-                          worker: uuid.UUID | None = None
+                          worker: uuid.UUID | None = None, steps: Sequence[str] = ()
                           ) -> tuple[set[int], list[ChildClaim]]:
         """Record several children's outcomes of one parent in one statement (and wake the
         parent if they were its last open ones), claiming up to ``claim`` more of its due
@@ -42,7 +42,7 @@ class ChildTransitions(StoreBase):
                 "owners": [o.child.owner for o in outcomes], "oks": [o.ok for o in outcomes],
                 "values": [o.value_text for o in outcomes],
                 "errors": [error_text(o.error) for o in outcomes], "claim": claim,
-                "lease": lease, "worker": worker}).fetchall()
+                "lease": lease, "worker": worker, "steps": list(steps)}).fetchall()
         accepted = set(rows[0][0] or ()) if rows else set()
         return accepted, [child_claim(r[1:], expires) for r in rows if r[1] is not None]
 

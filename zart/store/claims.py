@@ -32,23 +32,27 @@ class ClaimTransitions(StoreBase):
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
                       bool(r[10]), expires) for r in rows]
 
-    def claim_children(self, workflows: Sequence[str], limit: int, lease: float,
+    def claim_children(self, steps: Sequence[str], limit: int, lease: float,
                        conn: Connection | None = None, *,
                        worker: uuid.UUID | None = None) -> list[ChildClaim]:
-        """Claim up to ``limit`` due parallel children of ``workflows`` for ``worker``."""
+        """Claim up to ``limit`` due parallel children whose step is one of ``steps`` (the
+        names this process can run: zart.runtime.children.known_refs) for ``worker``."""
         expires = time.monotonic() + lease
         with self.connection(conn) as c:
             rows = c.execute(self.sql.CLAIM_CHILDREN, {
-                "workflows": list(workflows), "limit": limit, "lease": lease,
+                "steps": list(steps), "limit": limit, "lease": lease,
                 "worker": worker}).fetchall()
         return [child_claim(r, expires) for r in rows]
 
-    def next_due(self, workflows: Sequence[str], conn: Connection | None = None) -> float | None:
-        """Seconds until the next sleep, retry, timeout or lease expiry falls due (None: none)."""
+    def next_due(self, workflows: Sequence[str], steps: Sequence[str] = (),
+                 conn: Connection | None = None) -> float | None:
+        """Seconds until the next sleep, retry, timeout or lease expiry of ``workflows``, or
+        of children of ``steps``, falls due (None: none)."""
         with self.connection(conn) as c:
             # Not prepared: a plan cached while the tables were small goes on scanning long
             # after a burst of suspensions has grown them.
-            row = c.execute(self.sql.NEXT_DUE, {"workflows": list(workflows)},
+            row = c.execute(self.sql.NEXT_DUE, {"workflows": list(workflows),
+                                                "steps": list(steps)},
                             prepare=False).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 

@@ -52,24 +52,18 @@ _CHILD_CLAIM_RETURNING = """
 RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
           s.owner, s.lost_leases, e.workflow, e.input::text,
           EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
-_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
-           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
 
-_CHILD_CLAIM_RETURNING = """
-RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
-          s.owner, s.lost_leases, e.workflow, e.input::text,
-          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
-_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
-           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
-
-_CHILD_DUE = """((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
+# A child is due when its (retry) time has come, or its worker's lease ran out; and only
+# for a worker that knows its step (%(steps)s: the registered names it can run).
+_CHILD_DUE = """s.fn = ANY(%(steps)s)
+      AND ((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
            OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
 
 CLAIM_CHILDREN = """
 WITH due AS (
     SELECT s.execution_id, s.seq FROM {s}.steps s
     JOIN {s}.executions e ON e.id = s.execution_id
-    WHERE s.child AND e.workflow = ANY(%(workflows)s) AND e.status NOT IN """ + TERMINAL + """
+    WHERE s.child AND e.status NOT IN """ + TERMINAL + """
       AND """ + _CHILD_DUE + """
     LIMIT %(limit)s
     FOR UPDATE OF s SKIP LOCKED
@@ -85,10 +79,10 @@ SELECT EXTRACT(EPOCH FROM LEAST(
      WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)),
     (SELECT min(lease_until) FROM {s}.executions
      WHERE status = 'running' AND workflow = ANY(%(workflows)s)),
-    (SELECT min(s.wake_at) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
-     WHERE s.child AND s.status = 'pending' AND e.workflow = ANY(%(workflows)s)),
-    (SELECT min(s.lease_until) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
-     WHERE s.child AND s.status = 'running' AND e.workflow = ANY(%(workflows)s))
+    (SELECT min(s.wake_at) FROM {s}.steps s
+     WHERE s.child AND s.status = 'pending' AND s.fn = ANY(%(steps)s)),
+    (SELECT min(s.lease_until) FROM {s}.steps s
+     WHERE s.child AND s.status = 'running' AND s.fn = ANY(%(steps)s))
 ) - {s}.clock_now())::float8"""
 
 # A worker's heartbeat, one statement whatever it holds: its row in the workers table (inserted

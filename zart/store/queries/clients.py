@@ -10,19 +10,8 @@ from .common import TERMINAL
 
 # Channels are "<schema>_work" / "<schema>_done", built from the validated schema name.
 LISTEN = 'LISTEN "{channel}"'
-UNLISTEN = "UNLISTEN *"
-SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
-RECORD_VERSION = """
-INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
-ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
 UNLISTEN = "UNLISTEN *"
-SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
-RECORD_VERSION = """
-INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
-ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
 INSERT_EXECUTION = """
 INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at)

@@ -7,27 +7,14 @@ value is a bound parameter.
 from __future__ import annotations
 
 SCHEMA_EXISTS = "SELECT to_regclass(%(table)s) IS NOT NULL"
-# Channels are "<schema>_work" / "<schema>_done", built from the validated schema name.
-LISTEN = 'LISTEN "{channel}"'
-UNLISTEN = "UNLISTEN *"
-SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
-RECORD_VERSION = """
-INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
-ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
 SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
-RECORD_VERSION = """
-INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
-ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
 RECORD_VERSION = """
 INSERT INTO {s}.schema_version (version) VALUES (%(version)s) ON CONFLICT DO NOTHING"""
-ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
+# Many processes may start at once: one of them creates or upgrades the schema, the others
+# wait for it and find it current.
 ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
 
 ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
