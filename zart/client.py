@@ -67,8 +67,9 @@ class Zart:
               conn: psycopg.Connection[Any] | None = None) -> Handle:
         """Start ``workflow`` with ``data``; returns its :class:`Handle`.
 
-        Idempotent by ``id``: an id that exists returns the existing execution, which is never
-        run again. With ``conn``, the execution is created in the caller's transaction and
+        Idempotent by ``id``: an id that exists with the same workflow and input returns the
+        existing execution, which is never run again; with another workflow or another input
+        it is an :class:`ExecutionConflict`. With ``conn``, the execution is created in the caller's transaction and
         exists only if that transaction commits.
         """
         name = workflow.name if isinstance(workflow, Workflow) else workflow
@@ -90,6 +91,11 @@ class Zart:
             if row is not None and row.workflow != name:
                 raise ExecutionConflict(f"execution id {execution_id!r} is already used by "
                                         f"workflow {row.workflow!r}, not {name!r}")
+            if row is not None and serde.loads(row.input_text) != serde.loads(input_text):
+                raise ExecutionConflict(
+                    f"execution {execution_id!r} of workflow {name!r} already exists with a "
+                    f"different input; starting an id again returns its execution only for "
+                    f"the same input (use another id, or restart it explicitly)")
         return Handle(self, execution_id)
 
     def handle(self, id: str) -> Handle:

@@ -18,6 +18,8 @@
         ├── StepTimeout           a step attempt ran past its timeout
         └── EventTimeout          a wait_for_event reached its timeout first
 
+    NonRetryableError             (raised by *your* step: fail at once, never retried)
+
 ``StepFailed`` and ``EventTimeout`` arrive inside the workflow body at the ``yield`` and can be
 handled with ``try/except``; the handled path replays identically because outcomes are
 recorded. ``WorkflowDefinitionError`` subclasses end the execution: they are bugs to fix.
@@ -37,6 +39,7 @@ __all__ = [
     "ExecutionNotFound",
     "InvalidCommand",
     "NonDeterminismError",
+    "NonRetryableError",
     "ResultTimeout",
     "SerializationError",
     "StepFailed",
@@ -69,7 +72,7 @@ class ExecutionFinished(ZartError):
 
 
 class ExecutionConflict(ZartError):
-    """An execution id is already taken by a different workflow."""
+    """An execution id is already taken by a different workflow or with a different input."""
 
 
 class ResultTimeout(ZartError):
@@ -103,7 +106,9 @@ class InvalidCommand(WorkflowDefinitionError):
 class WorkflowFailed(ZartError):
     """The execution ended without a result.
 
-    ``cause`` is the stored error: a dict with at least ``type`` and ``message``.
+    ``cause`` is the stored error: a dict with at least ``type`` and ``message``, and for an
+    exception of the workflow's own code its ``module``, ``traceback`` and ``attributes``
+    (the exception's JSON-serializable public attributes, e.g. a ``code``).
     """
 
     def __init__(self, execution_id: str, cause: dict[str, Any], status: str = "failed"):
@@ -123,27 +128,59 @@ class WorkflowFailed(ZartError):
         """The message of the exception that ended the execution."""
         return str(self.cause.get("message", ""))
 
+    @property
+    def cause_module(self) -> str:
+        """The module of the exception type that ended the execution."""
+        return str(self.cause.get("module", ""))
+
+    @property
+    def traceback(self) -> str | None:
+        """The traceback text of the exception that ended the execution, if recorded."""
+        text = self.cause.get("traceback")
+        return None if text is None else str(text)
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The JSON-serializable public attributes of that exception (``{}`` if none)."""
+        return dict(self.cause.get("attributes") or {})
+
 
 class StepFailed(ZartError):
-    """A step failed for good (its retries are exhausted); raised into the workflow.
+    """A step failed for good (its retries are exhausted, or its error is not retried); raised
+    into the workflow.
 
-    ``error_type`` and ``message`` describe the original exception, ``attempts`` counts the
-    attempts made.
+    ``error_type``, ``error_module`` and ``message`` describe the original exception,
+    ``attempts`` counts the attempts made, ``traceback`` is its traceback text and
+    ``attributes`` its JSON-serializable public attributes (a custom exception's ``code``).
     """
 
     def __init__(self, step: str, error_type: str, message: str, attempts: int,
-                 error_module: str = "builtins"):
+                 error_module: str = "builtins", *, traceback: str | None = None,
+                 attributes: dict[str, Any] | None = None):
         self.step = step
         self.error_type = error_type
         self.error_module = error_module
         self.message = message
         self.attempts = attempts
-        super().__init__(f"step {step!r} failed after {attempts} attempt(s): "
-                         f"{error_type}: {message}")
+        self.traceback = traceback
+        self.attributes = dict(attributes or {})
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        return (f"step {self.step!r} failed after {self.attempts} attempt(s): "
+                f"{self.error_type}: {self.message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.step, self.error_type, self.message, self.attempts,
-                             self.error_module))
+        return (_rebuild_step_failed, (type(self), self.step, self.error_type, self.message,
+                                       self.attempts, self.error_module, self.traceback,
+                                       self.attributes))
+
+
+def _rebuild_step_failed(kind: type[StepFailed], step: str, error_type: str, message: str,
+                         attempts: int, error_module: str, traceback: str | None,
+                         attributes: dict[str, Any]) -> StepFailed:
+    return kind(step, error_type, message, attempts, error_module, traceback=traceback,
+                attributes=attributes)
 
 
 class StepTimeout(StepFailed):
@@ -153,7 +190,16 @@ class StepTimeout(StepFailed):
 class EventTimeout(StepFailed):
     """``wait_for_event`` reached its timeout before the event arrived."""
 
-    def __init__(self, step: str, error_type: str = "EventTimeout",
-                 message: str = "event did not arrive in time", attempts: int = 1,
-                 error_module: str = "zart.errors"):
-        super().__init__(step, error_type, message, attempts, error_module)
+    def __init__(self, step: str, error_type: str = "EventTimeout", message: str = "",
+                 attempts: int = 1, error_module: str = "zart.errors", *,
+                 traceback: str | None = None, attributes: dict[str, Any] | None = None):
+        super().__init__(step, error_type, message or f"event {step!r} did not arrive in time",
+                         attempts, error_module, traceback=traceback, attributes=attributes)
+
+    def _describe(self) -> str:
+        return self.message  # a timeout is not a failed attempt
+
+
+class NonRetryableError(Exception):
+    """Raise it (or a subclass) from a step whose failure no retry could mend: the step fails
+    at once, whatever its retry policy (``retry=...(non_retryable=...)`` names more)."""

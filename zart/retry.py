@@ -8,10 +8,12 @@ so that parallel children, which any worker may run, carry their policy with the
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .durations import Duration, parse_duration
+from .errors import NonRetryableError
 
 __all__ = ["NO_RETRY", "RetryPolicy", "exponential", "fixed", "linear"]
 
@@ -27,6 +29,8 @@ class RetryPolicy:
     delay: float
     max_delay: float | None = None
     jitter: bool = False
+    non_retryable: tuple[str, ...] = ()
+    """Exception types (``module.QualName``) that fail the step at once: a subclass counts."""
 
     def __post_init__(self) -> None:
         if isinstance(self.retries, bool) or not isinstance(self.retries, int):
@@ -42,6 +46,20 @@ class RetryPolicy:
                                parse_duration(self.max_delay, what="max_delay"))
         if not isinstance(self.jitter, bool):
             raise TypeError(f"jitter must be True or False, got {self.jitter!r}")
+        if not isinstance(self.non_retryable, tuple) or not all(
+                isinstance(n, str) and n for n in self.non_retryable):
+            raise TypeError(f"non_retryable must be a tuple of exception types, got "
+                            f"{self.non_retryable!r}")
+
+    def retries_error(self, exc: BaseException) -> bool:
+        """Whether a step failing with ``exc`` may be tried again (attempts permitting): not
+        for a :class:`zart.NonRetryableError`, nor for a type named in ``non_retryable``."""
+        if isinstance(exc, NonRetryableError):
+            return False
+        if not self.non_retryable:
+            return True
+        names = {_type_name(c) for c in type(exc).__mro__}
+        return names.isdisjoint(self.non_retryable)
 
     @property
     def max_attempts(self) -> int:
@@ -68,8 +86,12 @@ class RetryPolicy:
 
     def to_json(self) -> dict[str, Any]:
         """The stable stored form."""
-        return {"kind": self.kind, "retries": self.retries, "delay": self.delay,
-                "max_delay": self.max_delay, "jitter": self.jitter}
+        data: dict[str, Any] = {"kind": self.kind, "retries": self.retries,
+                                "delay": self.delay, "max_delay": self.max_delay,
+                                "jitter": self.jitter}
+        if self.non_retryable:
+            data["non_retryable"] = list(self.non_retryable)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> RetryPolicy:
@@ -77,29 +99,50 @@ class RetryPolicy:
         if not data:
             return NO_RETRY
         return cls(kind=data["kind"], retries=data["retries"], delay=data["delay"],
-                   max_delay=data.get("max_delay"), jitter=data.get("jitter", False))
+                   max_delay=data.get("max_delay"), jitter=data.get("jitter", False),
+                   non_retryable=tuple(data.get("non_retryable") or ()))
 
 
 NO_RETRY = RetryPolicy("none", 0, 0.0)
 """The default: one attempt."""
 
 
-def fixed(retries: int, delay: Duration) -> RetryPolicy:
-    """Retry ``retries`` times, waiting ``delay`` before each retry."""
-    return RetryPolicy("fixed", retries, parse_duration(delay, what="retry delay"))
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def linear(retries: int, delay: Duration) -> RetryPolicy:
+def _names(non_retryable: Iterable[type[BaseException]]) -> tuple[str, ...]:
+    """The stored names of exception types; anything else is refused with its reason."""
+    names = []
+    for kind in non_retryable:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise TypeError(f"non_retryable takes exception types, got {kind!r}")
+        names.append(_type_name(kind))
+    return tuple(names)
+
+
+def fixed(retries: int, delay: Duration, *,
+          non_retryable: Iterable[type[BaseException]] = ()) -> RetryPolicy:
+    """Retry ``retries`` times, waiting ``delay`` before each retry; errors of the
+    ``non_retryable`` types (and their subclasses) fail at once."""
+    return RetryPolicy("fixed", retries, parse_duration(delay, what="retry delay"),
+                       non_retryable=_names(non_retryable))
+
+
+def linear(retries: int, delay: Duration, *,
+           non_retryable: Iterable[type[BaseException]] = ()) -> RetryPolicy:
     """Retry ``retries`` times, waiting ``delay``, then 2x, 3x... ``delay``."""
-    return RetryPolicy("linear", retries, parse_duration(delay, what="retry delay"))
+    return RetryPolicy("linear", retries, parse_duration(delay, what="retry delay"),
+                       non_retryable=_names(non_retryable))
 
 
 def exponential(retries: int, initial: Duration, *, max_delay: Duration | None = None,
-                jitter: bool = True) -> RetryPolicy:
+                jitter: bool = True,
+                non_retryable: Iterable[type[BaseException]] = ()) -> RetryPolicy:
     """Retry ``retries`` times, doubling the wait from ``initial``, capped by ``max_delay``.
 
     With ``jitter`` (the default) each wait is drawn between half and all of its nominal value.
     """
     cap = None if max_delay is None else parse_duration(max_delay, what="max_delay")
     return RetryPolicy("exponential", retries, parse_duration(initial, what="retry delay"),
-                       cap, jitter)
+                       cap, jitter, _names(non_retryable))

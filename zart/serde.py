@@ -82,18 +82,55 @@ def _has_non_finite(value: Any) -> bool:
 
 
 def encode_error(exc: BaseException, *, attempts: int = 1) -> dict[str, Any]:
-    """The stable stored form of an exception: type, module, message, attempts, traceback."""
+    """The stable stored form of an exception: type, module, message, attempts, traceback and
+    its JSON-serializable public attributes (what a user's exception carries, e.g. ``code``).
+
+    A :class:`StepFailed` the workflow let through keeps the step's original error.
+    """
     if isinstance(exc, StepFailed):
-        return {"type": exc.error_type, "module": exc.error_module,
-                "message": _storable(exc.message), "attempts": exc.attempts,
-                "kind": type(exc).__name__}
-    return {
+        error = {"type": exc.error_type, "module": exc.error_module,
+                 "message": _storable(exc.message), "attempts": exc.attempts,
+                 "kind": type(exc).__name__, "step": exc.step}
+        if exc.traceback is not None:
+            error["traceback"] = exc.traceback
+        if exc.attributes:
+            error["attributes"] = exc.attributes
+        return error
+    error = {
         "type": type(exc).__name__,
         "module": type(exc).__module__,
         "message": _storable(_message(exc)),
         "attempts": attempts,
         "traceback": _storable(_traceback(exc)),
     }
+    attributes = _attributes(exc)
+    if attributes:
+        error["attributes"] = attributes
+    return error
+
+
+_MAX_ATTRIBUTES_BYTES = 16 * 1024
+
+
+def _attributes(exc: BaseException) -> dict[str, Any]:
+    """The exception's public attributes that JSON can hold, each kept only if it can; all of
+    them only if they fit in 16 KiB (an error is not the place for data)."""
+    kept: dict[str, Any] = {}
+    try:
+        items = list(vars(exc).items())
+    except TypeError:  # a type with __slots__ and no __dict__
+        return kept
+    for name, value in items:
+        if name.startswith("_"):
+            continue
+        try:
+            dumps(value)
+        except (SerializationError, RecursionError):
+            continue
+        kept[name] = value
+    if kept and len(orjson.dumps(kept, option=_OPTIONS)) > _MAX_ATTRIBUTES_BYTES:
+        return {}
+    return kept
 
 
 def _message(exc: BaseException) -> str:
@@ -135,4 +172,5 @@ def decode_step_error(step: str, error: dict[str, Any]) -> StepFailed:
     kind: type[StepFailed] = {"StepTimeout": StepTimeout, "EventTimeout": EventTimeout}.get(
         error.get("kind", ""), StepFailed)
     return kind(step, error.get("type", "Error"), error.get("message", ""),
-                int(error.get("attempts", 1)), error.get("module", "builtins"))
+                int(error.get("attempts", 1)), error.get("module", "builtins"),
+                traceback=error.get("traceback"), attributes=error.get("attributes"))

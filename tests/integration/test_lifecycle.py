@@ -76,12 +76,22 @@ def test_a_one_step_workflow_completes_and_returns_its_value(app: zart.Zart,
 
 def test_start_is_idempotent_by_id_and_never_runs_twice(app: zart.Zart,
                                                         worker: zart.Worker) -> None:
-    first = app.start(one_step, {"key": "idem"}, id="life-idem-1")
+    first = app.start(one_step, {"key": "idem", "n": 1.0}, id="life-idem-1")
     assert first.result(timeout=15)["ran"] == 1
-    again = app.start("life-one-step", {"key": "idem", "other": True}, id="life-idem-1")
+    again = app.start("life-one-step", {"n": 1, "key": "idem"}, id="life-idem-1")
     assert again.id == first.id
-    assert again.result(timeout=5) == {"ran": 1, "echo": {"key": "idem"}}
+    assert again.result(timeout=5) == {"ran": 1, "echo": {"key": "idem", "n": 1.0}}
     assert RAN["idem"] == 1
+
+
+def test_starting_an_existing_id_with_another_input_is_a_conflict_naming_the_id(
+        app: zart.Zart, sql: Any, schema: str) -> None:
+    app.start(one_step, {"key": "first input"}, id="life-conflict-input")
+    with pytest.raises(zart.ExecutionConflict, match="'life-conflict-input'.*different input"):
+        app.start(one_step, {"key": "second input"}, id="life-conflict-input")
+    assert sql(f'SELECT input::text FROM "{schema}".executions WHERE id = %s',
+               "life-conflict-input") == [('{"key":"first input"}',)]
+    app.cancel("life-conflict-input")
 
 
 def test_start_with_an_id_used_by_another_workflow_is_a_conflict(app: zart.Zart) -> None:

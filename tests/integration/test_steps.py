@@ -404,3 +404,91 @@ def test_context_and_captured_values_are_visible_in_the_body(app: zart.Zart,
     assert result["id"] == "steps-ctx-1" and result["workflow"] == "steps-context"
     assert result["data"] == {"who": "me"} and result["attempt"] == 1
     assert result["year"] >= 2024 and result["picked"] == RAN["pick"]
+
+
+# -- errors keep what users need (issue 8, item 4) ----------------------------------------------
+
+class CardDeclined(Exception):
+    """A business error with attributes the workflow wants."""
+
+    def __init__(self, message: str, code: str, amount: float) -> None:
+        super().__init__(message)
+        self.code = code
+        self.amount = amount
+        self.gateway = object()  # not JSON: left out, the rest kept
+
+
+@zart.step("steps-declined", retry=zart.fixed(3, 0, non_retryable=(CardDeclined,)))
+def declined() -> str:
+    ran("declined")
+    raise CardDeclined("card declined", code="insufficient_funds", amount=9.5)
+
+
+@zart.workflow("steps-declined-flow")
+def declined_flow(data: Any) -> Any:
+    try:
+        yield declined()
+    except zart.StepFailed as exc:
+        if data == "reraise":
+            raise
+        return {"type": exc.error_type, "module": exc.error_module, "attrs": exc.attributes,
+                "attempts": exc.attempts, "has_trace": "CardDeclined" in (exc.traceback or "")}
+    return "charged"
+
+
+def test_a_step_error_keeps_type_module_message_traceback_and_attributes(
+        app: zart.Zart, worker: zart.Worker) -> None:
+    RAN.pop("declined", None)
+    handle = app.start(declined_flow, None)
+    assert handle.result(timeout=15) == {
+        "type": "CardDeclined", "module": __name__,
+        "attrs": {"code": "insufficient_funds", "amount": 9.5}, "attempts": 1,
+        "has_trace": True}
+    assert RAN["declined"] == 1  # non_retryable: failed at once, three retries unused
+
+
+def test_a_workflow_failed_by_a_step_error_exposes_it(app: zart.Zart,
+                                                     worker: zart.Worker) -> None:
+    handle = app.start(declined_flow, "reraise")
+    with pytest.raises(zart.WorkflowFailed) as failure:
+        handle.result(timeout=15)
+    assert (failure.value.cause_type, failure.value.cause_module) == ("CardDeclined", __name__)
+    assert failure.value.attributes == {"code": "insufficient_funds", "amount": 9.5}
+    assert "card declined" in (failure.value.traceback or "")
+
+
+@zart.step("steps-gives-up", retry=zart.fixed(5, 0))
+def gives_up() -> str:
+    ran("gives-up")
+    raise zart.NonRetryableError("the account is closed: no retry can help")
+
+
+@zart.workflow("steps-gives-up-flow")
+def gives_up_flow(data: Any) -> Any:
+    try:
+        return (yield gives_up())
+    except zart.StepFailed as exc:
+        return [exc.error_type, exc.attempts]
+
+
+def test_a_step_raising_non_retryable_error_is_not_retried(app: zart.Zart,
+                                                          worker: zart.Worker) -> None:
+    RAN.pop("gives-up", None)
+    handle = app.start(gives_up_flow, None)
+    assert handle.result(timeout=15) == ["NonRetryableError", 1]
+    assert RAN["gives-up"] == 1
+
+
+@zart.workflow("steps-event-timeout-message")
+def event_timeout_message(data: Any) -> Any:
+    try:
+        yield zart.wait_for_event("steps-never", timeout=0)
+    except zart.EventTimeout as exc:
+        return str(exc)
+    return "arrived"
+
+
+def test_an_event_timeout_is_not_described_as_a_failed_attempt(app: zart.Zart,
+                                                              worker: zart.Worker) -> None:
+    message = app.start(event_timeout_message, None).result(timeout=15)
+    assert "attempt" not in message and "steps-never" in message and "did not arrive" in message

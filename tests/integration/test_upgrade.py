@@ -85,6 +85,7 @@ OPEN_AT_UPGRADE = tuple(id for id in WORKFLOWS if id not in FINISHED_UNDER_V1)
 
 
 def n(id: str) -> int:
+    """The execution's input number."""
     return int(WORKFLOWS[id][1]["n"])
 
 
@@ -484,6 +485,15 @@ def _upgrade_and_finish(dsn: str, db: psycopg.Connection[dict[str, Any]], schema
         assert db.execute(f'SELECT max(version) AS v FROM "{schema}".schema_version'
                           ).fetchone() == {"v": SCHEMA_VERSION}
         assert SCHEMA_VERSION > 1
+        # Version 1 kept no typed record of what a waiting execution waits on: the migration
+        # derives one (what inspection reads; the behaviour above does not depend on it).
+        waits = {r["id"]: (r["wait_kind"], r["waiting_for"]) for r in db.execute(
+            f'SELECT id, wait_kind, waiting_for FROM "{schema}".executions '
+            f"WHERE status = 'waiting'").fetchall()}
+        assert waits["sleeping"] == ("sleep", None)
+        assert waits["event-after"][0] == "event"
+        assert waits["fanout"] == ("children", None)
+        assert waits["retrying"][0] == "retry"
         dead_owner = executions(db, schema)["killed"]["owner"]
         # The in-process steps write to the same ledger.
         monkeypatch.setenv("ZART_UPGRADE_DSN", dsn)

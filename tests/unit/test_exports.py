@@ -27,6 +27,7 @@ EXPECTED_PUBLIC_NAMES = [
     "Handle",
     "InvalidCommand",
     "NonDeterminismError",
+    "NonRetryableError",
     "Parallel",
     "ResultTimeout",
     "RetryPolicy",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
+import zart
 from zart.retry import NO_RETRY, RetryPolicy, exponential, fixed, linear
 
 
@@ -139,3 +141,36 @@ def test_policies_are_immutable() -> None:
     policy = fixed(3, "1s")
     with pytest.raises(AttributeError):
         policy.retries = 5  # type: ignore[misc]
+
+
+class Declined(Exception):
+    pass
+
+
+class Stolen(Declined):
+    pass
+
+
+def test_non_retryable_types_and_their_subclasses_are_never_retried() -> None:
+    policy = zart.fixed(3, "1s", non_retryable=(Declined,))
+    assert policy.non_retryable == (f"{__name__}.Declined",)
+    assert not policy.retries_error(Declined("no"))
+    assert not policy.retries_error(Stolen("no"))
+    assert policy.retries_error(ConnectionError("try again"))
+
+
+def test_a_non_retryable_error_is_never_retried_whatever_the_policy() -> None:
+    assert not zart.exponential(5, "1s").retries_error(zart.NonRetryableError("closed"))
+
+
+def test_non_retryable_survives_the_stored_form_children_carry() -> None:
+    policy = zart.linear(2, "1s", non_retryable=(Declined, KeyError))
+    again = RetryPolicy.from_json(policy.to_json())
+    assert again == policy
+    assert not again.retries_error(Stolen("no"))
+
+
+@pytest.mark.parametrize("bad", [["Declined"], [Declined("instance")], [int]])
+def test_non_retryable_takes_exception_types_only(bad: list[Any]) -> None:
+    with pytest.raises(TypeError, match="non_retryable takes exception types"):
+        zart.fixed(1, 0, non_retryable=bad)

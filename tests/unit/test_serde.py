@@ -234,3 +234,28 @@ def test_encode_error_of_an_exception_whose_str_raises_still_names_its_type() ->
     assert encoded["type"] == "_BrokenStr"
     assert encoded["attempts"] == 2
     assert "str() of this _BrokenStr raised RuntimeError" in encoded["message"]
+
+
+class _WithAttributes(Exception):
+    def __init__(self) -> None:
+        super().__init__("declined")
+        self.code = "E42"
+        self.details = {"retry_in": 3}
+        self.client = object()  # not JSON: left out
+        self._private = "left out"
+
+
+def test_encode_error_keeps_the_json_serializable_public_attributes() -> None:
+    encoded = serde.encode_error(_WithAttributes())
+    assert encoded["attributes"] == {"code": "E42", "details": {"retry_in": 3}}
+
+
+def test_a_step_failed_decoded_from_the_stored_form_exposes_traceback_and_attributes() -> None:
+    try:
+        raise _WithAttributes()
+    except _WithAttributes as exc:
+        encoded = serde.encode_error(exc, attempts=2)
+    failure = serde.decode_step_error("charge", encoded)
+    assert failure.attributes == {"code": "E42", "details": {"retry_in": 3}}
+    assert failure.traceback is not None and "_WithAttributes" in failure.traceback
+    assert serde.encode_error(failure)["attributes"] == failure.attributes

@@ -31,6 +31,7 @@ from .. import serde
 from ..context import ExecutionContext, bound
 from ..errors import DatabaseUnavailable, SerializationError
 from ..interpreter import is_user_interrupt
+from ..retry import NO_RETRY, RetryPolicy
 from ..store import Connection
 from .lanes import Lane
 
@@ -78,6 +79,8 @@ class StepCall:
     """Seconds left before the attempt's deadline (None: no timeout)."""
     expires: Callable[[], float]
     """The monotonic time this worker's lease on the work runs out, by its own clock."""
+    retry: RetryPolicy = NO_RETRY
+    """Decides which of the step's own errors are never retried."""
 
 
 class _Fenced(Exception):
@@ -167,8 +170,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
         except BaseException as exc:
             if is_user_interrupt(exc):
                 raise
-            return AttemptOutcome(False, error=serde.encode_error(exc, attempts=ctx.attempt),
-                                  elapsed=time.monotonic() - started)
+            return _failed(call, exc, time.monotonic() - started)
         return _encoded(value, ctx, time.monotonic() - started)
     try:
         with conn.transaction():
@@ -208,8 +210,16 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
         if conn.broken or conn.closed:
             raise DatabaseUnavailable(f"the connection of transactional step {ctx.step!r} was "
                                       f"lost: {type(exc).__name__}: {exc}") from exc
-        return AttemptOutcome(False, error=serde.encode_error(exc, attempts=ctx.attempt),
-                              elapsed=time.monotonic() - started)
+        return _failed(call, exc, time.monotonic() - started)
+
+
+def _failed(call: StepCall, exc: BaseException, elapsed: float) -> AttemptOutcome:
+    """The step's own exception as the failure to record; marked never to be retried when
+    its policy (or the exception itself) says so."""
+    error = serde.encode_error(exc, attempts=call.ctx.attempt)
+    if not call.retry.retries_error(exc):
+        error["retryable"] = False
+    return AttemptOutcome(False, error=error, elapsed=elapsed)
 
 
 def _encoded(value: Any, ctx: ExecutionContext, elapsed: float) -> AttemptOutcome:

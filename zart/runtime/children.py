@@ -110,7 +110,7 @@ class ChildRunner:
 
         call = StepCall(fn, args["args"], args["kwargs"], ctx,
                         bool(options.get("transactional")),
-                        options.get("timeout"), child.remaining, child.lease_expiry)
+                        options.get("timeout"), child.remaining, child.lease_expiry, retry)
         try:
             result = run_attempt(call, lane, commit)
         except LeaseExpired:

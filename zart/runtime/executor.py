@@ -282,7 +282,8 @@ class Executor:
 
         call = StepCall(step.fn, step.args, step.kwargs, ExecutionContext(
             ctx.execution_id, ctx.workflow, ctx.data, attempt, step.retry.max_attempts,
-            step.name), step.transactional, step.timeout, remaining, claim.lease_expiry)
+            step.name), step.transactional, step.timeout, remaining, claim.lease_expiry,
+            step.retry)
         result = run_attempt(call, lane, commit)
         if result.fenced:
             self._lost(claim, lane)
