@@ -69,8 +69,8 @@ class Zart:
 
         Idempotent by ``id``: an id that exists with the same workflow and input returns the
         existing execution, which is never run again; with another workflow or another input
-        it is an :class:`ExecutionConflict`. With ``conn``, the execution is created in the caller's transaction and
-        exists only if that transaction commits.
+        it is an :class:`ExecutionConflict`. With ``conn``, the execution is created in the
+        caller's transaction and exists only if that transaction commits.
         """
         name = workflow.name if isinstance(workflow, Workflow) else workflow
         if not isinstance(name, str):

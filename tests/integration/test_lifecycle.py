@@ -87,7 +87,7 @@ def test_start_is_idempotent_by_id_and_never_runs_twice(app: zart.Zart,
 def test_starting_an_existing_id_with_another_input_is_a_conflict_naming_the_id(
         app: zart.Zart, sql: Any, schema: str) -> None:
     app.start(one_step, {"key": "first input"}, id="life-conflict-input")
-    with pytest.raises(zart.ExecutionConflict, match="'life-conflict-input'.*different input"):
+    with pytest.raises(zart.ExecutionConflict, match=r"'life-conflict-input'.*different input"):
         app.start(one_step, {"key": "second input"}, id="life-conflict-input")
     assert sql(f'SELECT input::text FROM "{schema}".executions WHERE id = %s',
                "life-conflict-input") == [('{"key":"first input"}',)]
