@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,13 +23,21 @@ from .errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
-from .store import ExecutionRow, Store, translate_errors, validate_schema
+from .store import ExecutionRow, Store, validate_schema
+from .store.listener import listener_for
 from .workflow import Workflow, get_workflow
 
 if TYPE_CHECKING:
     from .runtime import Worker
 
 __all__ = ["FINAL_STATUSES", "STATUSES", "Handle", "Zart"]
+
+_SUBSCRIBE_WAIT = 2.0
+"""Seconds a first result waiter waits for the listener to listen (it re-reads the row now
+and then anyway)."""
+
+_RECHECK = 5.0
+"""Seconds between a result waiter's reads of the row without a notification."""
 
 log = logging.getLogger("zart")
 
@@ -181,26 +190,27 @@ class Handle:
                              row.status)
 
     def _wait(self, timeout: float | None) -> ExecutionRow:
+        """Wait on the process's one listener (no pooled connection is held while waiting)
+        for the execution's ``done`` notification, re-reading its row after each and now and
+        then (a NOTIFY is a hint, not a promise)."""
         store = self._app.store
         deadline = None if timeout is None else time.monotonic() + timeout
-        with store.connection() as conn, translate_errors():
-            store.listen(conn, store.channel_done)
-            try:
-                while True:
-                    row = store.get_execution(self.id, conn)
-                    if row is None:
-                        raise ExecutionNotFound(f"no execution {self.id!r}")
-                    if row.status in FINAL_STATUSES:
-                        return row
-                    wait = 5.0  # re-read now and then: a NOTIFY is a hint, not a promise
-                    if deadline is not None:
-                        wait = min(wait, deadline - time.monotonic())
-                        if wait <= 0:
-                            raise ResultTimeout(f"execution {self.id!r} is still {row.status} "
-                                                f"after {timeout}s")
-                    for note in conn.notifies(timeout=wait):
-                        if note.payload == self.id:
-                            break
-            finally:
-                if not conn.broken:
-                    store.unlisten(conn)
+        woken = threading.Event()
+        listener = listener_for(store.dsn)
+        subscription = listener.subscribe(store.channel_done, lambda _: woken.set(),
+                                          payload=self.id, wait=_SUBSCRIBE_WAIT)
+        try:
+            while True:
+                woken.clear()
+                row = self._row()
+                if row.status in FINAL_STATUSES:
+                    return row
+                wait = _RECHECK
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        raise ResultTimeout(f"execution {self.id!r} is still {row.status} "
+                                            f"after {timeout}s")
+                woken.wait(wait)
+        finally:
+            listener.unsubscribe(subscription)

@@ -215,8 +215,9 @@ def start(target: Restartable, workflow: zart.Workflow, data: Any, id: str) -> z
     return retry_db(lambda: target.app.start(workflow, data, id=id))
 
 
-def listening(target: Restartable, names: list[str]) -> bool:
-    """Whether every named worker has a listener connection on the (restarted) server."""
+def listening(target: Restartable, pids: list[int]) -> bool:
+    """Whether every process (by pid) has its listener connection on the (restarted) server."""
+    names = [f"zart-listener-{pid}" for pid in pids]
     rows = target.rows("SELECT DISTINCT application_name FROM pg_stat_activity "
                        "WHERE query LIKE 'LISTEN%%' AND application_name = ANY(%s)", names)
     return {r[0] for r in rows} == set(names)
@@ -302,7 +303,6 @@ def test_busy_workers_survive_database_restarts_and_every_execution_completes(
 
     in_flight = []
     with worker_processes(target, 2, tmp_path) as workers:
-        names = [w.name for w in workers]
         for fraction in (0.2, 0.55):
             def mid_run(goal: int = int(total * fraction)) -> tuple[int, int] | None:
                 done, running = progress()
@@ -320,7 +320,8 @@ def test_busy_workers_survive_database_restarts_and_every_execution_completes(
         wait_until(lambda: target.rows("SELECT count(*) FROM {s}.executions WHERE status IN "
                                        "('completed', 'failed', 'cancelled')")[0][0] == count,
                    timeout=180, interval=0.2, what="every execution to finish")
-        wait_until(lambda: listening(target, names), timeout=60, interval=0.2,
+        wait_until(lambda: listening(target, [w.process.pid for w in workers]), timeout=60,
+                   interval=0.2,
                    what="both workers' listeners to reconnect")
         assert [w.process.poll() for w in workers] == [None, None]  # no worker died
         faults = [w.faults_logged() for w in workers]
@@ -496,15 +497,19 @@ def verify_flow(sql: Any, schema: str, handle: zart.Handle, n: int) -> None:
     CHECKED["checkpoints checked"] += len(FLOW_STEPS)
 
 
-def listener_pids(sql: Any, name: str) -> set[int]:
+LISTENER = f"zart-listener-{os.getpid()}"  # this process's one LISTEN connection
+
+
+def listener_pids(sql: Any) -> set[int]:
     return {r[0] for r in sql("SELECT pid FROM pg_stat_activity WHERE application_name = %s "
-                              "AND query LIKE 'LISTEN%%'", name)}
+                              "AND query LIKE 'LISTEN%%'", LISTENER)}
 
 
 def terminate_backends(sql: Any, name: str) -> set[int]:
-    """Terminate every connection of the worker ``name``; the pids terminated."""
+    """Terminate every connection of the worker ``name`` and this process's listener; the pids
+    terminated."""
     return {pid for pid, ok in sql("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
-                                   "WHERE application_name = %s", name) if ok}
+                                   "WHERE application_name IN (%s, %s)", name, LISTENER) if ok}
 
 
 # -- 3. connection loss ------------------------------------------------------------------------
@@ -523,7 +528,7 @@ def test_a_transaction_and_a_listener_killed_mid_step_are_retried_and_write_once
     wake-up came through the new LISTEN connection.
     """
     with app.worker(threads=2, lease=LOCAL_LEASE, poll_interval=300) as w:
-        listener = wait_until(lambda: listener_pids(sql, w.name), what="the worker's LISTEN")
+        listener = wait_until(lambda: listener_pids(sql), what="the worker's LISTEN")
         handle = app.start(dbc_flow, {"n": 1, "gate": True})
         [pid] = wait_until(lambda: STATE.txn_pids.get(handle.id),
                            what="the transactional step to run")
@@ -533,7 +538,7 @@ def test_a_transaction_and_a_listener_killed_mid_step_are_retried_and_write_once
         assert sql(ledger, handle.id) == [(0,)]  # written, not committed
         killed = terminate_backends(sql, w.name)
         assert pid in killed and listener <= killed
-        wait_until(lambda: listener_pids(sql, w.name) - killed, timeout=30,
+        wait_until(lambda: listener_pids(sql) - killed, timeout=30,
                    what="the listener to reconnect")
         STATE.gate.set()  # the step returns into a dead transaction
         verify_flow(sql, schema, handle, 1)
@@ -745,7 +750,7 @@ def test_a_worker_that_asked_for_a_connection_while_the_server_was_down_gets_one
     worker.start()
     state = None
     try:
-        wait_until(lambda: listening(target, [worker.name]), what="the worker to listen")
+        wait_until(lambda: listening(target, [os.getpid()]), what="the worker to listen")
         stop_embedded(target.data_dir)
         try:
             wait_until(lambda: worker.store.pool.get_stats().get("requests_waiting", 0) >= 1,
@@ -832,7 +837,7 @@ def test_work_a_worker_could_not_hand_back_during_a_long_outage_is_returned_once
         stop_embedded(target.data_dir)
         try:
             STATE.gate.set()  # the step returns; its commit and then its hand-back fail
-            wait_until(lambda: worker._unreturned, timeout=30,
+            wait_until(lambda: worker.holdings.unreturned, timeout=30,
                        what="the hand-back to fail while the server is down")
         finally:
             assert embedded_dsn(target.data_dir) == target.dsn
@@ -848,7 +853,7 @@ def test_work_a_worker_could_not_hand_back_during_a_long_outage_is_returned_once
         assert wait_until(finished, timeout=40, interval=0.1,
                           what="the execution to complete") == ("completed", 0)
         assert time.monotonic() - back < 40
-        assert worker._unreturned == []
+        assert worker.holdings.unreturned == []
     finally:
         STATE.gate.set()
         worker.stop(timeout=15)

@@ -1,10 +1,10 @@
-"""How long an idle dispatcher waits between claim rounds (zart.runtime.worker.idle_wait)."""
+"""How long an idle dispatcher waits between claim rounds (zart.runtime.dispatcher.idle_wait)."""
 
 from __future__ import annotations
 
 import pytest
 
-from zart.runtime.worker import _RECHECK_LOCKED, idle_wait
+from zart.runtime.dispatcher import _RECHECK_LOCKED, idle_wait
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from psycopg.rows import TupleRow
 
 from ..errors import ConfigurationError, DatabaseUnavailable
 from .prepared import PreparedStatement
-from .queries import MODULES, clients
+from .queries import MODULES
 
 __all__ = ["Connection", "StoreBase", "translate_errors", "validate_schema"]
 
@@ -150,18 +150,3 @@ class StoreBase:
         rather than handing them out one failed attempt at a time."""
         with contextlib.suppress(Exception):  # still down: the pool keeps reconnecting
             self.pool.check()
-
-    def listen(self, conn: Connection, channel: str) -> None:
-        """Subscribe ``conn`` to ``channel`` (one of :attr:`channel_work`, :attr:`channel_done`)."""
-        with translate_errors():
-            conn.execute(clients.LISTEN.format(channel=channel))
-
-    def unlisten(self, conn: Connection) -> None:
-        """Drop every subscription of ``conn`` (before it goes back to the pool)."""
-        with translate_errors():
-            conn.execute(clients.UNLISTEN)
-
-    def connect(self) -> Connection:
-        """A new dedicated autocommit connection (for LISTEN)."""
-        with translate_errors():
-            return psycopg.connect(self.dsn, autocommit=True, application_name=self.pool.name)

@@ -1,0 +1,108 @@
+"""A worker's dispatcher: claims due work for its idle threads and hands it to them.
+
+It claims never more than there are idle threads, in one statement (``FOR UPDATE SKIP
+LOCKED``), executions first, then parallel children. It sleeps until a NOTIFY arrives (new
+work, an event, a barrier: the process's one listener wakes it), a thread frees up, or the
+next known due time (a sleep, a retry, a lease expiry); polling at ``poll_interval`` is only
+the fallback. Work that could not be handed back during an outage is returned as soon as the
+database answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+
+from ..errors import DatabaseUnavailable
+from ..store import ChildClaim, Claim
+from ..store.records import WorkerInfo
+from .holdings import Holdings
+
+__all__ = ["Dispatcher", "idle_wait"]
+
+log = logging.getLogger(__name__)
+
+Queue = queue.SimpleQueue[Claim | ChildClaim | None]
+
+_RECHECK_LOCKED = 0.1
+"""Seconds before looking again at due work that another worker holds locked."""
+
+
+def idle_wait(poll_interval: float, due: float | None) -> float:
+    """How long an idle dispatcher waits before its next claim round, given ``due``: seconds
+    until the next known due work (negative or zero: already due), None if none is known.
+
+    Due in the future, however soon: exactly that long (a sleep due in half a millisecond must
+    not wait out the recheck), at least half a millisecond. Already due but not claimed:
+    another worker holds it locked (mid-claim or mid-checkpoint), so look again a little later
+    rather than spin. Never longer than the poll interval (the fallback to NOTIFY).
+    """
+    if due is None:
+        return poll_interval
+    return min(poll_interval, max(due, 0.0005) if due > 0 else _RECHECK_LOCKED)
+
+
+class Dispatcher:
+    """The body of a worker's claim loop; runs until ``stopping`` is set."""
+
+    def __init__(self, holdings: Holdings, info: WorkerInfo, steps: Sequence[str],
+                 poll_interval: float, work: Queue, wake: threading.Event,
+                 stopping: threading.Event, supervise: Callable[[], None]) -> None:
+        self.holdings = holdings
+        self.info = info
+        self.steps = list(steps)
+        self.poll_interval = poll_interval
+        self.work = work
+        self.wake = wake
+        self.stopping = stopping
+        self.supervise = supervise
+
+    def run(self) -> None:
+        """Claim, hand out, wait; never dies of an error (database faults back off)."""
+        store = self.holdings.store
+        backoff = 0.05
+        while not self.stopping.is_set():
+            self.wake.clear()
+            self.supervise()
+            try:
+                self.holdings.return_unreturned()
+                full = self.claim_round()
+                backoff = 0.05
+                if full:
+                    continue
+                due = None
+                if self.holdings.idle():
+                    due = store.next_due(self.info.workflows, self.steps)
+                wait = idle_wait(self.poll_interval, due)
+            except DatabaseUnavailable as exc:
+                log.warning("%s: %s; retrying in %.2fs", self.info.name, exc, backoff)
+                store.purge_broken()
+                wait, backoff = backoff, min(backoff * 2, 5.0)
+            except BaseException:  # supervised: the claim loop never dies of a bug
+                log.exception("%s: claim loop error", self.info.name)
+                wait = self.poll_interval
+            self.wake.wait(wait)
+
+    def claim_round(self) -> bool:
+        """Claim for the idle threads; True if there may be more due work right now."""
+        holdings = self.holdings
+        idle = holdings.idle()
+        if idle <= 0:
+            return False
+        store, info = holdings.store, self.info
+        executions = store.claim_executions(info.workflows, idle, info.lease, worker=info.id)
+        self._hand_out(executions)  # before claiming children: a thread can start at once
+        children: list[ChildClaim] = []
+        if len(executions) < idle:
+            children = store.claim_children(self.steps, idle - len(executions), info.lease,
+                                            worker=info.id)
+            self._hand_out(children)
+        claimed = len(executions) + len(children)
+        return claimed > 0 and claimed == idle and holdings.idle() > 0
+
+    def _hand_out(self, claimed: Sequence[Claim | ChildClaim]) -> None:
+        self.holdings.taken(claimed)
+        for item in claimed:
+            self.work.put(item)
