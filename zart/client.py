@@ -17,6 +17,7 @@ import psycopg
 from . import serde
 from .commands import validate_name
 from .errors import (
+    ConfigurationError,
     ExecutionConflict,
     ExecutionNotFound,
     ResultTimeout,
@@ -56,8 +57,15 @@ class Zart:
     created or upgraded on construction, safely when many processes start at once.
     """
 
-    def __init__(self, dsn: str | None = None, *, schema: str = "zart") -> None:
+    def __init__(self, dsn: str | None = None, *, schema: str = "zart", pool_size: int = 4,
+                 pool_timeout: float = 30.0) -> None:
         self.schema = validate_schema(schema)
+        if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
+            raise ConfigurationError(f"pool_size must be an int >= 1, got {pool_size!r}")
+        if (not isinstance(pool_timeout, int | float) or isinstance(pool_timeout, bool)
+                or not 0 < pool_timeout <= 3600):
+            raise ConfigurationError(f"pool_timeout must be between 0 and 3600 seconds, got "
+                                     f"{pool_timeout!r}")
         if dsn is None:
             dsn = os.environ.get("ZART_DATABASE_URL") or None
         if dsn is None:
@@ -65,12 +73,16 @@ class Zart:
 
             dsn = embedded_dsn()
         self.dsn = dsn
-        self.store = Store(dsn, self.schema, min_size=1, max_size=4, name="zart-client")
+        self.store = Store(dsn, self.schema, min_size=1, max_size=pool_size, name="zart-client",
+                           timeout=float(pool_timeout), open_pool=False)
         try:
+            # On a connection of its own, refused within seconds with the server's reason
+            # (a wrong URL or password) before the pool ever tries.
             self.store.migrate()
         except BaseException:
             self.store.close()
             raise
+        self.store.open()
 
     def start(self, workflow: Workflow | str, data: Any = None, *, id: str | None = None,
               conn: psycopg.Connection[Any] | None = None) -> Handle:
@@ -133,13 +145,14 @@ class Zart:
         return self.store.cancel(validate_name(execution_id, "execution id"))
 
     def worker(self, threads: int = 8, *, lease: float = 30.0, poll_interval: float = 5.0,
-               workflows: Sequence[str] | None = None, max_lease_losses: int = 10) -> Worker:
+               workflows: Sequence[str] | None = None, max_lease_losses: int = 10,
+               pool_size: int | None = None) -> Worker:
         """A :class:`Worker` for the workflows registered in this process (or ``workflows``)."""
         from .runtime import Worker  # the client alone never loads the runtime
 
         return Worker(self.dsn, self.schema, threads=threads, lease=lease,
                       poll_interval=poll_interval, workflows=workflows,
-                      max_lease_losses=max_lease_losses)
+                      max_lease_losses=max_lease_losses, pool_size=pool_size)
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -16,6 +16,7 @@ import pytest
 import zart
 from zart.store import SCHEMA_VERSION
 
+from . import crash_app
 from .conftest import drop_schema, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +96,37 @@ def test_worker_run_stops_cleanly_on_sigterm(app: zart.Zart, dsn: str) -> None:
     reader.join(5)
     assert any(" stopped" in line for line in lines)
     assert not any("Traceback" in line for line in lines)
+
+
+def test_a_second_ctrl_c_during_a_graceful_stop_stops_at_once_and_hands_back(
+        app: zart.Zart, dsn: str, sql: Any) -> None:
+    """The first SIGINT starts a graceful stop that waits for the step in flight (it hangs);
+    the second stops at once: the process exits without a traceback and the execution it
+    held is claimable again right away (no lease to wait out)."""
+    sql(f'CREATE TABLE IF NOT EXISTS "{app.schema}".effects (execution_id text, step text)')
+    env = {**os.environ, "ZART_TEST_DSN": dsn, "ZART_TEST_SCHEMA": app.schema}
+    handle = app.start(crash_app.order, None)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.argv[1:] = ['60']; "
+                               "from tests.integration.crash_app import main; main()"],
+        cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert child.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: sql(f'SELECT count(*) FROM "{app.schema}".effects WHERE '
+                               f"execution_id = %s AND step = 'reserve'", handle.id) == [(1,)],
+                   timeout=30, what="the worker to hang inside a step")
+        child.send_signal(signal.SIGINT)
+        wait_until(lambda: any("stopping" in line for line in lines), what="the graceful stop")
+        child.send_signal(signal.SIGINT)
+        assert child.wait(15) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    reader.join(5)
+    assert not any("Traceback" in line for line in lines), "".join(lines)
+    assert any("handed back" in line for line in lines)
+    assert handle.status() == "pending"  # lease 60 s: without the hand-back it stays running
+    app.cancel(handle.id)

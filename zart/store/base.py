@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
+from typing import TypeVar
 
 import psycopg
 import psycopg_pool
 from psycopg.rows import TupleRow
 
-from ..errors import ConfigurationError, DatabaseUnavailable
+from ..errors import ConfigurationError, DatabaseUnavailable, ZartError
 from .prepared import PreparedStatement
 from .queries import MODULES
 
 __all__ = ["Connection", "StoreBase", "translate_errors", "validate_schema"]
+
+T = TypeVar("T")
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
@@ -104,21 +107,71 @@ def translate_errors() -> _TranslateErrors:
     return _TRANSLATE_ERRORS
 
 
+_CONNECT_TIMEOUT = 5
+"""Seconds a direct connection may take to open before it is refused."""
+
+# What the server answers when the settings are wrong (fix the URL), not when it is down. A
+# refused connection carries no SQLSTATE, only the server's text.
+_CONFIGURATION_REASONS = ("password authentication failed", "no password supplied",
+                          "does not exist", "is not permitted to log in", "no pg_hba.conf entry",
+                          "invalid connection option", "invalid dsn", "invalid uri")
+
+
+def _connect_error(exc: psycopg.OperationalError) -> ZartError:
+    reason = str(exc).strip()
+    if any(text in reason.lower() for text in _CONFIGURATION_REASONS):
+        return ConfigurationError(f"cannot connect to PostgreSQL: {reason}")
+    return DatabaseUnavailable(f"cannot connect to PostgreSQL: {reason}")
+
+
 class StoreBase:
     """PostgreSQL access for one zart schema: the pool and the statements every part uses."""
 
     def __init__(self, dsn: str, schema: str = "zart", *, min_size: int = 1,
-                 max_size: int = 4, name: str = "zart") -> None:
+                 max_size: int = 4, name: str = "zart", timeout: float = 30.0,
+                 open_pool: bool = True) -> None:
         self.dsn = dsn
         self.schema = validate_schema(schema)
+        self.name = name
         self.sql = _Statements(self.schema)
         self._checkpoint_new_ok = PreparedStatement(self.sql.CHECKPOINT_NEW_OK)
         self.channel_work = f"{self.schema}_work"
         self.channel_done = f"{self.schema}_done"
         self.pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, name=name,
-            kwargs={"autocommit": True, "application_name": name}, timeout=30.0)
+            kwargs={"autocommit": True, "application_name": name}, timeout=timeout)
+        if open_pool:
+            self.open()
+
+    def open(self) -> None:
+        """Start the pool's connections (in the background)."""
         self.pool.open(wait=False)
+
+    def connect(self) -> Connection:
+        """A connection of its own (not pooled), opened within a few seconds or refused with
+        the server's reason: :class:`ConfigurationError` for what settings must fix (an
+        unknown database or role, a wrong password), :class:`DatabaseUnavailable` else."""
+        try:
+            return psycopg.connect(self.dsn, autocommit=True, application_name=self.name,
+                                   connect_timeout=_CONNECT_TIMEOUT)
+        except psycopg.OperationalError as exc:
+            raise _connect_error(exc) from None
+        except psycopg.ProgrammingError as exc:  # a DSN psycopg cannot parse
+            raise ConfigurationError(f"the database URL is not valid: {exc}") from None
+
+    def idempotent(self, call: Callable[[Connection], T]) -> T:
+        """Run ``call`` on a pooled connection; if that connection turns out dead (the server
+        restarted, or the backend was terminated, while it sat in the pool), once more on a
+        fresh one. Only for calls that may safely run twice."""
+        try:
+            with self.connection() as conn:
+                return call(conn)
+        except DatabaseUnavailable as exc:
+            if not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise  # the pool itself timed out: a second try would wait again
+            self.purge_broken()
+        with self.connection() as conn:
+            return call(conn)
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -133,13 +186,34 @@ class StoreBase:
 
     @contextmanager
     def _pooled(self) -> Iterator[Connection]:
-        with translate_errors(), self.pool.connection() as pooled:
-            yield pooled
+        with translate_errors():
+            try:
+                pooled = self.pool.getconn()
+            except psycopg_pool.PoolTimeout as exc:
+                raise self._pool_timeout(exc) from exc
+            try:
+                yield pooled
+            finally:
+                self.pool.putconn(pooled)
 
     def acquire(self) -> Connection:
         """A pooled connection, held until :meth:`give_back` (a worker thread's lane)."""
         with translate_errors():
-            return self.pool.getconn()
+            try:
+                return self.pool.getconn()
+            except psycopg_pool.PoolTimeout as exc:
+                raise self._pool_timeout(exc) from exc
+
+    def _pool_timeout(self, exc: psycopg_pool.PoolTimeout) -> ZartError:
+        """Why the pool gave no connection: when the database cannot be reached, the server's
+        own reason (a pool only says it timed out), else the pool's exhaustion."""
+        try:
+            self.connect().close()
+        except ZartError as reason:
+            return reason
+        return DatabaseUnavailable(
+            f"no pooled connection within {self.pool.timeout}s: all "
+            f"{self.pool.max_size} are in use ({exc}); raise the pool size")
 
     def give_back(self, conn: Connection) -> None:
         """Return a connection taken with :meth:`acquire` (the pool drops a broken one)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import serde
+from ..constants import FINAL_STATUSES
 from ..errors import ExecutionFinished, ExecutionNotFound
 from ..retry import RetryPolicy
 from .base import Connection, StoreBase
@@ -17,19 +20,33 @@ class ClientTransitions(StoreBase):
     def create_execution(self, execution_id: str, workflow: str, input_text: str,
                          max_attempts: int, retry: RetryPolicy, timeout: float | None,
                          conn: Connection | None = None) -> bool:
-        """Insert a pending execution; False if the id already exists (nothing changes)."""
+        """Insert a pending execution; False if the id already exists (nothing changes).
+
+        Without ``conn``, a dead pooled connection is retried once (the insert is idempotent);
+        with it, the caller's transaction decides."""
+        params = {"id": execution_id, "workflow": workflow, "input": input_text,
+                  "max_attempts": max_attempts, "retry": serde.dumps(retry.to_json()),
+                  "timeout": timeout}
+
+        def insert(c: Connection) -> bool:
+            return c.execute(self.sql.INSERT_EXECUTION, params).fetchone() is not None
+
+        if conn is None:
+            return self.idempotent(insert)
         with self.connection(conn) as c:
-            row = c.execute(self.sql.INSERT_EXECUTION, {
-                "id": execution_id, "workflow": workflow, "input": input_text,
-                "max_attempts": max_attempts, "retry": serde.dumps(retry.to_json()),
-                "timeout": timeout}).fetchone()
-        return row is not None
+            return insert(c)
 
     def get_execution(self, execution_id: str,
                       conn: Connection | None = None) -> ExecutionRow | None:
         """The execution's row, or None."""
-        with self.connection(conn) as c:
-            row = c.execute(self.sql.GET_EXECUTION, {"id": execution_id}).fetchone()
+        def read(c: Connection) -> Any:
+            return c.execute(self.sql.GET_EXECUTION, {"id": execution_id}).fetchone()
+
+        if conn is None:
+            row = self.idempotent(read)
+        else:
+            with self.connection(conn) as c:
+                row = read(c)
         if row is None:
             return None
         return ExecutionRow(row[0], row[1], row[2], row[3], row[4], serde.loads(row[5]),
@@ -40,13 +57,14 @@ class ClientTransitions(StoreBase):
 
         True if delivered, False if an event of that name was already there.
         """
-        with self.connection() as c:
-            row = c.execute(self.sql.SEND_EVENT, {"id": execution_id, "name": name,
-                                                  "payload": payload_text}).fetchone()
+        # Idempotent: a retried delivery that had in fact landed finds it there (and says
+        # False, like any second delivery).
+        row = self.idempotent(lambda c: c.execute(self.sql.SEND_EVENT, {
+            "id": execution_id, "name": name, "payload": payload_text}).fetchone())
         if row is None:
             raise ExecutionNotFound(f"no execution {execution_id!r} to send {name!r} to")
         status, delivered = row
-        if status in ("completed", "failed", "cancelled"):
+        if status in FINAL_STATUSES:
             raise ExecutionFinished(f"execution {execution_id!r} is {status}; the event "
                                     f"{name!r} was not delivered")
         return bool(delivered)
@@ -55,8 +73,8 @@ class ClientTransitions(StoreBase):
         """Cancel a not yet finished execution; False if it had already finished."""
         error = serde.dumps({"type": "Cancelled", "module": "zart",
                              "message": "the execution was cancelled"})
-        with self.connection() as c:
-            row = c.execute(self.sql.CANCEL, {"id": execution_id, "error": error}).fetchone()
+        row = self.idempotent(lambda c: c.execute(
+            self.sql.CANCEL, {"id": execution_id, "error": error}).fetchone())
         assert row is not None
         changed, exists = row
         if not exists:

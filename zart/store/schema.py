@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import ConfigurationError
-from .base import Connection, StoreBase
+from .base import Connection, StoreBase, translate_errors
 from .queries import schema as queries
 
 __all__ = ["SCHEMA_VERSION", "SchemaTransitions", "migrations", "schema_sql"]
@@ -53,7 +53,7 @@ class SchemaTransitions(StoreBase):
         """Create the schema, or upgrade it through the numbered migrations; safe when many
         processes start at once. A schema newer than this code is refused."""
         key = {"key": f"zart-schema:{self.schema}"}
-        with self.connection() as conn:
+        with self.connect() as conn, translate_errors():  # fails fast with the server's reason
             if self._version(conn) == SCHEMA_VERSION:
                 return
             # A session lock, so the re-check below runs in a transaction of its own: inside
