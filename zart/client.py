@@ -3,7 +3,6 @@ events, cancel, read status and results, and create workers."""
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -39,8 +38,6 @@ and then anyway)."""
 
 _RECHECK = 5.0
 """Seconds between a result waiter's reads of the row without a notification."""
-
-log = logging.getLogger("zart")
 
 STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 """Every status an execution can have."""

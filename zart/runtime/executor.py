@@ -18,10 +18,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from .. import serde
 from ..commands import Capture, Parallel, Sleep, Step, WaitEvent
-from ..constants import WaitKind
+from ..constants import ExecutionStatus, WaitKind
 from ..context import ExecutionContext, bound
 from ..errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
 from ..interpreter import (
@@ -39,12 +40,12 @@ from ..workflow import get_workflow
 from .attempts import LeaseExpired, StepCall, run_attempt
 from .children import ChildRunner, function_ref, known_refs
 from .completions import ChildCompletions
-from .hooks import Held, Hooks, failure, retry_delay
+from .hooks import Held, Hooks, failure, fields, log_failed_attempt, retry_delay
 from .lanes import Lane
 
 __all__ = ["Executor"]
 
-log = logging.getLogger("zart")
+log = logging.getLogger(__name__)
 
 class Executor:
     """Drives claimed work to its next suspension; owned by a worker, shared by its threads.
@@ -82,10 +83,10 @@ class Executor:
         lane = conn if isinstance(conn, Lane) else Lane(self.store, given=conn)
         store = self.store
         if claim.lost_leases > self.max_lease_losses:
-            store.fail(claim, failure("", "LeaseLost", (
+            self._fail(claim, failure("", "LeaseLost", (
                 f"the execution lost its worker {claim.lost_leases} times (crashes or stalls "
                 f"past the lease); giving up after {self.max_lease_losses}"), claim.attempt),
-                lane.conn)
+                lane)
             return
         if claim.expired:
             self._time_out(claim, lane)
@@ -94,7 +95,7 @@ class Executor:
             workflow = get_workflow(claim.workflow)
         except WorkflowNotFound as exc:  # claims filter on registered names; defensive
             store.release(claim, lane.conn)
-            log.error("%s", exc)
+            log.error("%s", exc, extra=fields(claim.execution_id, claim.workflow))
             return
         data = serde.loads(claim.input_text)
         deadline = None if claim.remaining is None else time.monotonic() + claim.remaining
@@ -108,7 +109,7 @@ class Executor:
             except LeaseExpired:
                 log.info("execution %s: this worker's lease ran out by its own clock (a "
                          "pause?); handing it back rather than starting its next step",
-                         claim.execution_id)
+                         claim.execution_id, extra=fields(claim.execution_id, claim.workflow))
                 self.hooks.let_go(claim, lane)
             finally:
                 # The body ends here for this thread (done, suspended, cancelled or lost):
@@ -132,8 +133,7 @@ class Executor:
                 except (WorkflowDefinitionError, SerializationError) as exc:
                     # The command cannot be carried out as written (e.g. a parallel child
                     # that cannot be stored): a bug in the workflow, so the execution fails.
-                    log.error("execution %s: %s", claim.execution_id, exc)
-                    store.fail(claim, serde.encode_error(exc), lane.conn)
+                    self._fail(claim, serde.encode_error(exc), lane)
                     return
                 if records is None:
                     return
@@ -151,32 +151,53 @@ class Executor:
                 result_text = serde.dumps(outcome.value, what=f"the result of workflow "
                                                                f"{claim.workflow!r}")
             except SerializationError as exc:
-                store.fail(claim, serde.encode_error(exc), conn)
+                self._fail(claim, serde.encode_error(exc), lane)
                 return
             if not store.complete(claim, result_text, conn):
                 self._lost(claim, lane)
         elif isinstance(outcome, Broken):
-            log.error("execution %s: %s", claim.execution_id, outcome.error)
-            store.fail(claim, serde.encode_error(outcome.error), conn)
+            self._fail(claim, serde.encode_error(outcome.error), lane)
         elif isinstance(outcome, Raised):
             error = serde.encode_error(outcome.error, attempts=claim.attempt)
             delay = claim.retry.delay_before(claim.attempt + 1)
-            if delay is not None:
-                store.retry_workflow(claim, error, delay, outcome.from_seq, conn)
+            if delay is None:
+                self._fail(claim, error, lane)
+            elif store.retry_workflow(claim, error, delay, outcome.from_seq, conn):
+                log.warning("execution %s (workflow %s) raised %s: %s; its body runs again in "
+                            "%.1fs (attempt %d of %d)", claim.execution_id, claim.workflow,
+                            error["type"], error["message"], delay, claim.attempt + 1,
+                            claim.max_attempts,
+                            extra=fields(claim.execution_id, claim.workflow,
+                                         attempt=claim.attempt))
                 self.on_suspend()
-            else:
-                store.fail(claim, error, conn)
+
+    def _fail(self, claim: Claim, error: dict[str, Any], lane: Lane) -> None:
+        """End the execution as failed with ``error`` (logged, never silently)."""
+        if self.store.fail(claim, error, lane.conn):
+            log.error("execution %s (workflow %s) failed: %s: %s", claim.execution_id,
+                      claim.workflow, error.get("type"), error.get("message"),
+                      extra=fields(claim.execution_id, claim.workflow, error.get("step"),
+                                   error.get("attempts")))
+        else:
+            self._lost(claim, lane)
 
     def _time_out(self, claim: Claim, lane: Lane) -> None:
         """Fail an execution whose workflow timeout has passed."""
-        self.store.fail(claim, failure("", "WorkflowTimeout", "the workflow's timeout passed",
-                                        claim.attempt), lane.conn)
+        self._fail(claim, failure("", "WorkflowTimeout", "the workflow's timeout passed",
+                                  claim.attempt), lane)
 
     def _lost(self, claim: Claim, lane: Lane) -> None:
         """A fenced write was refused: the execution was cancelled, another worker took it
         over, or this thread's view of its history was stale."""
-        log.warning("execution %s: no longer held by this worker (cancelled, or its lease "
-                    "passed to another worker); its body is closed", claim.execution_id)
+        row = self.store.get_execution(claim.execution_id, lane.conn)
+        if row is not None and row.status == ExecutionStatus.CANCELLED:
+            log.info("execution %s (workflow %s) was cancelled; its body is closed",
+                     claim.execution_id, claim.workflow,
+                     extra=fields(claim.execution_id, claim.workflow))
+        else:
+            log.warning("execution %s (workflow %s): no longer held by this worker (its lease "
+                        "passed to another worker); its body is closed", claim.execution_id,
+                        claim.workflow, extra=fields(claim.execution_id, claim.workflow))
         self.hooks.let_go(claim, lane)
 
     def _perform(self, claim: Claim, ctx: ExecutionContext, pending: Pending,
@@ -295,6 +316,8 @@ class Executor:
             return self._checkpoint(claim, done, lane, fresh=fresh, elapsed=result.elapsed)
         error = result.error or {}
         delay = retry_delay(step.retry, attempt, error, step.timeout_scope)
+        log_failed_attempt(claim.execution_id, claim.workflow, step.name, attempt,
+                           step.retry.max_attempts, error, delay)
         if delay is not None:
             if store.retry_step_later(claim, seq, step.name, attempt, error, delay, lane.conn,
                                       elapsed=result.elapsed):
@@ -305,6 +328,7 @@ class Executor:
         error["attempts"] = attempt
         return self._checkpoint(claim, Record(seq, "step", step.name, ok=False, error=error,
                                               attempt=attempt), lane, elapsed=result.elapsed)
+
 
 def _captured(command: Capture, seq: int) -> Record:
     """Run a capture's function once: its value, or its error, as the record to store."""

@@ -3,6 +3,7 @@ settings, and the rules for letting work go and for retrying a failed attempt.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,31 @@ from ..retry import RetryPolicy
 from ..store import ChildClaim, Claim, Store
 from .lanes import Lane
 
-__all__ = ["Held", "Hooks", "failure", "retry_delay"]
+__all__ = ["Held", "Hooks", "failure", "fields", "log_failed_attempt", "retry_delay"]
+
+log = logging.getLogger("zart.runtime.steps")
+
+
+def fields(execution_id: str, workflow: str, step: str | None = None,
+           attempt: int | None = None) -> dict[str, Any]:
+    """The structured fields of a log record about an execution (``extra=``): a log handler
+    or formatter can read ``record.execution_id``, ``.workflow``, ``.step``, ``.attempt``."""
+    return {"execution_id": execution_id, "workflow": workflow, "step": step,
+            "attempt": attempt}
+
+
+def log_failed_attempt(execution_id: str, workflow: str, step: str, attempt: int,
+                       max_attempts: int, error: dict[str, Any], delay: float | None) -> None:
+    """Log a step's failed attempt as a warning, saying what happens next."""
+    if delay is not None:
+        then = f"retrying in {delay:.1f}s"
+    elif error.get("retryable") is False:
+        then = "not retried"
+    else:
+        then = "no attempt left"
+    log.warning("step %r of execution %s failed on attempt %d of %d: %s: %s; %s", step,
+                execution_id, attempt, max_attempts, error.get("type"), error.get("message"),
+                then, extra=fields(execution_id, workflow, step, attempt))
 
 Held = Claim | ChildClaim
 """Work a worker thread holds: an execution or a parallel child."""
