@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from . import serde
+from . import operations, serde
 from .commands import validate_name
 from .errors import (
     ConfigurationError,
@@ -25,6 +25,7 @@ from .errors import (
 )
 from .store import ExecutionRow, Store, validate_schema
 from .store.listener import listener_for
+from .views import ExecutionDetail, Waiting
 from .workflow import Workflow, get_workflow
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 """The statuses an execution never leaves."""
 
 
-class Zart:
+class Zart(operations.Operations):
     """A zart application: one PostgreSQL database and schema.
 
     ``dsn`` defaults to ``$ZART_DATABASE_URL``; without it zart starts an embedded PostgreSQL
@@ -134,12 +135,14 @@ class Zart:
         payload_text = serde.dumps(payload, what=f"the payload of event {name!r}")
         return self.store.send_event(execution_id, name, payload_text)
 
-    def cancel(self, execution_id: str) -> bool:
-        """Cancel an execution: it stops at its next checkpoint and its body is closed.
+    def cancel(self, execution_id: str, *, by: str | None = None) -> bool:
+        """Cancel an execution: it stops at its next checkpoint and its body is closed; its
+        open parallel children are cancelled too. Recorded in its audit trail (``by``: who).
 
         Returns False if it had already finished.
         """
-        return self.store.cancel(validate_name(execution_id, "execution id"))
+        return self.store.cancel_execution(validate_name(execution_id, "execution id"),
+                                           operations.by_text(by))
 
     def worker(self, threads: int = 8, *, lease: float = 30.0, poll_interval: float = 5.0,
                workflows: Sequence[str] | None = None, max_lease_losses: int = 10,
@@ -180,6 +183,16 @@ class Handle:
         if row is None:
             raise ExecutionNotFound(f"no execution {self.id!r}")
         return row
+
+    def describe(self) -> ExecutionDetail:
+        """Everything about the execution: input, result or error, every run with its history
+        (each command's attempts, times, errors and value preview), the audit trail of what
+        operators did, and why it is waiting (:attr:`ExecutionDetail.waiting`)."""
+        return self._app.store.describe(self.id)
+
+    def waiting(self) -> Waiting:
+        """Why the execution is where it is, in words (``.text``) and in data."""
+        return self.describe().waiting
 
     def status(self) -> str:
         """The current status: one of :data:`STATUSES`."""

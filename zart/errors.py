@@ -5,7 +5,9 @@
     ├── WorkflowNotFound          no workflow registered under that name
     ├── ExecutionNotFound         no execution with that id
     ├── ExecutionFinished         an event or action aimed at a finished execution
-    ├── ExecutionConflict         an id already used by a different workflow
+    ├── ExecutionConflict         an id already used by a different workflow or input
+    ├── ActionRefused             an operator action from a state where it makes no sense
+    ├── PauseRuleNotFound         no pause rule with that id
     ├── ResultTimeout             Handle.result(timeout=...) gave up waiting
     ├── WorkflowFailed            the execution failed (or was cancelled); .cause says why
     ├── DatabaseUnavailable       PostgreSQL could not be reached (infrastructure, retried)
@@ -30,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ActionRefused",
     "ConfigurationError",
     "DatabaseUnavailable",
     "DuplicateStepName",
@@ -40,6 +43,7 @@ __all__ = [
     "InvalidCommand",
     "NonDeterminismError",
     "NonRetryableError",
+    "PauseRuleNotFound",
     "ResultTimeout",
     "SerializationError",
     "StepFailed",
@@ -73,6 +77,22 @@ class ExecutionFinished(ZartError):
 
 class ExecutionConflict(ZartError):
     """An execution id is already taken by a different workflow or with a different input."""
+
+
+class ActionRefused(ZartError):
+    """An operator action (retry, restart, rerun, resume, unpause, purge) that makes no sense
+    from the current state; the message says why and what would."""
+
+    def __init__(self, message: str, *, execution_id: str | None = None, action: str = "",
+                 status: str | None = None) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.action = action
+        self.status = status
+
+
+class PauseRuleNotFound(ZartError):
+    """No pause rule with the given id."""
 
 
 class ResultTimeout(ZartError):

@@ -206,3 +206,94 @@ def test_clock_jumps_past_the_lease_never_fail_a_healthy_execution_with_lease_lo
 def lost_leases(sql: Any, schema: str, execution_id: str) -> int:
     return int(sql(f'SELECT lost_leases FROM "{schema}".executions WHERE id = %s',
                    execution_id)[0][0])
+
+
+# -- a timed step's success after its deadline (by the database's clock) is a timeout ------------
+
+@zart.step("sf-timed-jump", timeout="30s")
+def timed_jump() -> str:
+    ran("timed-jump")
+    ctx = zart.context()
+    with psycopg.connect(ctx.data["dsn"], autocommit=True) as conn:  # the deadline passes
+        conn.execute(f'UPDATE "{ctx.data["schema"]}".clock SET offset_seconds = '
+                     f"offset_seconds + 60")
+    return "late"
+
+
+@zart.step("sf-timed-jump-tx", timeout="30s", transactional=True)
+def timed_jump_tx() -> str:
+    write_ledger("timed-jump-tx")
+    ctx = zart.context()
+    with psycopg.connect(ctx.data["dsn"], autocommit=True) as conn:
+        conn.execute(f'UPDATE "{ctx.data["schema"]}".clock SET offset_seconds = '
+                     f"offset_seconds + 60")
+    return "late"
+
+
+@zart.workflow("sf-timed-jump-flow")
+def timed_jump_flow(data: Any) -> Any:
+    step = timed_jump_tx() if data["transactional"] else timed_jump()
+    try:
+        return (yield step)
+    except zart.StepTimeout as exc:
+        return f"timed out: {exc.message}"
+
+
+@pytest.mark.parametrize("transactional", [False, True])
+def test_a_timed_step_that_returns_after_its_deadline_by_the_databases_clock_times_out(
+        app: zart.Zart, ledger: str, sql: Any, schema: str, dsn: str,
+        transactional: bool) -> None:
+    handle = app.start(timed_jump_flow, {"dsn": dsn, "schema": schema,
+                                         "transactional": transactional})
+    with app.worker(threads=1, lease=120.0, poll_interval=0.2):
+        result = handle.result(timeout=30)
+    assert result.startswith("timed out") and "late result" in result
+    assert ledger_count(sql, ledger, handle.id) == 0  # the transactional write rolled back
+
+
+# -- a statement of a transactional step cancelled from outside is retried, not recorded ---------
+
+@zart.step("sf-tx-own-sql-cancelled", transactional=True)
+def tx_own_sql_cancelled() -> str:
+    ctx = zart.context()
+    assert ctx.connection is not None
+    if ran("own-sql") == 1:
+        pid = ctx.connection.info.backend_pid
+        threading.Timer(0.3, lambda: terminate_or_cancel(ctx.data["dsn"], pid)).start()
+        ctx.connection.execute("SELECT pg_sleep(10)")  # cancelled by "an operator"
+    write_ledger("own-sql")
+    return "written"
+
+
+def terminate_or_cancel(dsn: str, pid: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+
+@zart.workflow("sf-own-sql-flow")
+def own_sql_flow(data: Any) -> Any:
+    return (yield tx_own_sql_cancelled())
+
+
+def test_a_transactional_steps_statement_cancelled_by_an_operator_is_retried(
+        app: zart.Zart, ledger: str, sql: Any, schema: str, dsn: str) -> None:
+    handle = app.start(own_sql_flow, {"schema": schema, "dsn": dsn})
+    with app.worker(threads=1, lease=5.0, poll_interval=0.2):
+        assert handle.result(timeout=30) == "written"
+    assert RUNS[f"{handle.id}:own-sql"] == 2
+    assert ledger_count(sql, ledger, handle.id) == 1
+
+
+def test_a_refund_never_writes_to_a_finished_execution(app: zart.Zart, sql: Any,
+                                                      schema: str) -> None:
+    handle = app.start(gated_flow, None)
+    [old] = app.store.claim_executions(["sf-gated-flow"], 1, 0.5)
+    app.store.shift_clock(1)
+    [new] = app.store.claim_executions(["sf-gated-flow"], 1, 30)  # a takeover: counted
+    app.cancel(handle.id)
+    before = sql(f'SELECT lost_leases, lost_owner, updated_at FROM "{schema}".executions '
+                 f"WHERE id = %s", handle.id)
+    app.store.refund_lost([old])  # the old worker turns out alive, after the cancel
+    assert sql(f'SELECT lost_leases, lost_owner, updated_at FROM "{schema}".executions '
+               f"WHERE id = %s", handle.id) == before
+    assert before[0][0] == 1 and new.owner != old.owner

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from .. import serde
 from ..context import ExecutionContext, bound
 from ..errors import DatabaseUnavailable, SerializationError
@@ -37,9 +39,9 @@ from .lanes import Lane
 
 __all__ = ["AttemptOutcome", "LeaseExpired", "StepCall", "run_attempt", "timeout_failure"]
 
-Commit = Callable[[Connection, str, float], bool]
+Commit = Callable[[Connection, str, float], bool | None]
 """Records a transactional attempt's value (and how long it took) inside its transaction;
-False: fenced out."""
+False: fenced out; None: too late, the attempt's deadline passed (by the database's clock)."""
 
 
 class LeaseExpired(Exception):
@@ -95,6 +97,11 @@ class _CheckpointFailed(Exception):
     """zart's own checkpoint statement failed inside the step's transaction: infrastructure."""
 
 
+class _Overdue(Exception):
+    """A timed attempt finished after its deadline: its transaction rolls back, it timed
+    out."""
+
+
 def timeout_failure(ctx: ExecutionContext, message: str) -> dict[str, Any]:
     """The error recorded for an attempt that ran past (or started after) its deadline."""
     return {"type": "StepTimeout", "kind": "StepTimeout", "module": "zart.errors",
@@ -122,7 +129,8 @@ def _check_lease(call: StepCall) -> None:
 
 
 def _timed(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
-    guard = _Guard()
+    assert call.remaining is not None
+    guard = _Guard(time.monotonic() + call.remaining)
     conn = lane.conn
 
     def work() -> None:
@@ -149,14 +157,22 @@ def _timed(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
     if guard.abandoned:
         if call.transactional:
             lane.abandon()  # the attempt keeps its connection; this thread takes another
-        return AttemptOutcome(False, error=timeout_failure(call.ctx, (
-            f"attempt {call.ctx.attempt} ran past the step's timeout of {call.timeout}s; it "
-            f"was abandoned and its late result will not be recorded")))
+        return _timed_out(call)
     guard.done.wait()
     if guard.raised is not None:
         raise guard.raised
     assert guard.outcome is not None
+    if guard.outcome.ok and not guard.outcome.committed and guard.late:
+        # Its function returned after the deadline (the process was paused, say, and both
+        # woke together): a late result is never recorded.
+        return _timed_out(call)
     return guard.outcome
+
+
+def _timed_out(call: StepCall) -> AttemptOutcome:
+    return AttemptOutcome(False, error=timeout_failure(call.ctx, (
+        f"attempt {call.ctx.attempt} ran past the step's timeout of {call.timeout}s; it was "
+        f"abandoned and its late result will not be recorded")))
 
 
 def _call(call: StepCall, conn: Connection, commit: Commit,
@@ -171,6 +187,8 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
             if is_user_interrupt(exc):
                 raise
             return _failed(call, exc, time.monotonic() - started)
+        if guard is not None:
+            guard.returned()
         return _encoded(value, ctx, time.monotonic() - started)
     try:
         with conn.transaction():
@@ -181,20 +199,27 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
                 raise _Unstorable(outcome)
             assert outcome.value_text is not None
             if guard is not None:
+                guard.returned()
                 with guard.lock:
                     if guard.abandoned:
                         raise _Abandoned()
+                    if guard.late:
+                        raise _Overdue()
                     guard.committing = True  # from here on the waiter no longer abandons it
             try:
                 recorded = commit(conn, outcome.value_text, outcome.elapsed)
             except BaseException as exc:
                 raise _CheckpointFailed() from exc
+            if recorded is None:
+                raise _Overdue()
             if not recorded:
                 raise _Fenced()
         outcome.committed = True
         return outcome
     except (_Fenced, _Abandoned):  # either way, nothing of this attempt is recorded
         return AttemptOutcome(False, fenced=True)
+    except _Overdue:  # its writes rolled back with it: it timed out
+        return _timed_out(call)
     except _Unstorable as unstorable:  # its writes rolled back with it
         return unstorable.outcome
     except _CheckpointFailed as failed:
@@ -210,6 +235,12 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
         if conn.broken or conn.closed:
             raise DatabaseUnavailable(f"the connection of transactional step {ctx.step!r} was "
                                       f"lost: {type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, psycopg.errors.QueryCanceled) and "user request" in str(exc):
+            # Cancelled from outside (pg_cancel_backend: an operator, a failover tool): an
+            # infrastructure fault on zart's connection. A statement or lock timeout stays
+            # the step's own failure: its query was too slow, and its retry policy decides.
+            raise DatabaseUnavailable(f"a statement of transactional step {ctx.step!r} was "
+                                      f"cancelled from outside: {exc}") from exc
         return _failed(call, exc, time.monotonic() - started)
 
 
@@ -245,13 +276,21 @@ class _Unstorable(Exception):
 class _Guard:
     """Orders a timed attempt's end (or late commit) against the waiter giving up on it."""
 
-    __slots__ = ("abandoned", "committing", "done", "finished", "lock", "outcome", "raised")
+    __slots__ = ("abandoned", "committing", "deadline", "done", "finished", "late", "lock",
+                 "outcome", "raised")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float) -> None:
         self.lock = threading.Lock()
         self.done = threading.Event()
+        self.deadline = deadline
+        """The attempt's deadline by this process's monotonic clock."""
         self.abandoned = False
         self.committing = False
         self.finished = False
+        self.late = False
         self.outcome: AttemptOutcome | None = None
         self.raised: BaseException | None = None
+
+    def returned(self) -> None:
+        """The step's function has just returned: was that after the deadline?"""
+        self.late = time.monotonic() > self.deadline

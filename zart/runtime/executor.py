@@ -37,11 +37,12 @@ from ..interpreter import (
 )
 from ..store import ChildClaim, Claim, Connection, Store
 from ..workflow import get_workflow
-from .attempts import LeaseExpired, StepCall, run_attempt
+from .attempts import AttemptOutcome, LeaseExpired, StepCall, run_attempt, timeout_failure
 from .children import ChildRunner, function_ref, known_refs
 from .completions import ChildCompletions
 from .hooks import Held, Hooks, failure, fields, log_failed_attempt, retry_delay
 from .lanes import Lane
+from .pauses import PauseCache
 
 __all__ = ["Executor"]
 
@@ -60,7 +61,7 @@ class Executor:
                  on_suspend: Callable[[], None] = lambda: None, lease: float = 30.0,
                  claim_siblings: bool = False,
                  on_lost: Callable[[Held], None] | None = None,
-                 worker: uuid.UUID | None = None) -> None:
+                 worker: uuid.UUID | None = None, pauses: PauseCache | None = None) -> None:
         # The children's steps this executor's worker claims siblings of: what it can run.
         steps = known_refs() if claim_siblings else []
         self.store = store
@@ -68,7 +69,7 @@ class Executor:
         self.should_stop = should_stop
         self.on_suspend = on_suspend
         self.hooks = Hooks(store, max_lease_losses, should_stop, on_suspend,
-                           on_lost or (lambda held: store.refund_lost([held])))
+                           on_lost or (lambda held: store.refund_lost([held])), pauses)
         self.children = ChildRunner(self.hooks, ChildCompletions(store, lease, worker, steps),
                                     claim_siblings)
 
@@ -284,6 +285,16 @@ class Executor:
     def _run_step(self, claim: Claim, ctx: ExecutionContext, step: Step, seq: int,
                   record: Record | None, lane: Lane) -> list[Record] | None:
         store = self.store
+        rule = self.hooks.holding(claim.workflow, claim.execution_id, step.name)
+        if rule is not None:  # suspend in front of it, until the rule lifts
+            if store.suspend(claim, rule.until, WaitKind.PAUSED, str(rule.id), lane.conn):
+                log.info("execution %s: step %r is paused by rule %d; suspended in front of it",
+                         claim.execution_id, step.name, rule.id,
+                         extra=fields(claim.execution_id, claim.workflow, step.name))
+                self.on_suspend()
+            else:
+                self._lost(claim, lane)
+            return None
         attempt = 1
         if record is not None:  # a retry was due, or an attempt was cut short
             attempt = record.attempt + 1 if record.status == "pending" else max(record.attempt, 1)
@@ -294,17 +305,19 @@ class Executor:
             if remaining is None:
                 self._lost(claim, lane)
                 return None
-        fresh = record is None and step.timeout is None  # no row at this position yet
+        timed = step.timeout is not None
+        fresh = record is None and not timed  # no row at this position yet
 
-        def commit(tx_conn: Connection, value_text: str, elapsed: float) -> bool:
-            return store.checkpoint(claim, Record(seq, "step", step.name, value=value_text,
-                                                  attempt=attempt), tx_conn, fresh=fresh,
-                                    elapsed=elapsed)
+        def commit(tx_conn: Connection, value_text: str, elapsed: float) -> bool | None:
+            done = Record(seq, "step", step.name, value=value_text, attempt=attempt)
+            if timed:  # the database decides whether it came in time
+                return store.checkpoint_in_time(claim, done, tx_conn, elapsed=elapsed)
+            return store.checkpoint(claim, done, tx_conn, fresh=fresh, elapsed=elapsed)
 
-        call = StepCall(step.fn, step.args, step.kwargs, ExecutionContext(
-            ctx.execution_id, ctx.workflow, ctx.data, attempt, step.retry.max_attempts,
-            step.name), step.transactional, step.timeout, remaining, claim.lease_expiry,
-            step.retry)
+        step_ctx = ExecutionContext(ctx.execution_id, ctx.workflow, ctx.data, attempt,
+                                    step.retry.max_attempts, step.name)
+        call = StepCall(step.fn, step.args, step.kwargs, step_ctx, step.transactional,
+                        step.timeout, remaining, claim.lease_expiry, step.retry)
         result = run_attempt(call, lane, commit)
         if result.fenced:
             self._lost(claim, lane)
@@ -313,7 +326,17 @@ class Executor:
             done = Record(seq, "step", step.name, value=result.value_text, attempt=attempt)
             if result.committed:
                 return [done]
-            return self._checkpoint(claim, done, lane, fresh=fresh, elapsed=result.elapsed)
+            if not timed:
+                return self._checkpoint(claim, done, lane, fresh=fresh, elapsed=result.elapsed)
+            written = commit(lane.conn, done.value or "null", result.elapsed)
+            if written:
+                return [done]
+            if written is False:
+                self._lost(claim, lane)
+                return None
+            result = AttemptOutcome(False, error=timeout_failure(step_ctx, (
+                f"attempt {attempt} finished after the step's deadline; its late result is "
+                f"not recorded")), elapsed=result.elapsed)
         error = result.error or {}
         delay = retry_delay(step.retry, attempt, error, step.timeout_scope)
         log_failed_attempt(claim.execution_id, claim.workflow, step.name, attempt,

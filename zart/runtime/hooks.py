@@ -11,6 +11,7 @@ from typing import Any
 from ..retry import RetryPolicy
 from ..store import ChildClaim, Claim, Store
 from .lanes import Lane
+from .pauses import ActiveRule, PauseCache
 
 __all__ = ["Held", "Hooks", "failure", "fields", "log_failed_attempt", "retry_delay"]
 
@@ -69,6 +70,13 @@ class Hooks:
     should_stop: Callable[[], bool]
     on_suspend: Callable[[], None]
     on_lost: Callable[[Held], None]
+    pauses: PauseCache | None = None
+    """The active pause rules (None: not checked, as when driven by hand)."""
+
+    def holding(self, workflow: str, execution_id: str, step: str) -> ActiveRule | None:
+        """The pause rule that holds this step now, if rules are checked and one does."""
+        return None if self.pauses is None else self.pauses.holding(workflow, execution_id,
+                                                                    step)
 
     def let_go(self, held: Held, lane: Lane) -> None:
         """Give up ``held`` unfinished: a write was refused, or this worker's lease is over

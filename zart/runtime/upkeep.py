@@ -14,6 +14,7 @@ from ..errors import DatabaseUnavailable
 from ..store import ChildClaim, Claim
 from ..store.records import WorkerInfo
 from .holdings import Holdings, describe
+from .pauses import PauseCache
 
 __all__ = ["Heartbeat"]
 
@@ -23,10 +24,12 @@ log = logging.getLogger(__name__)
 class Heartbeat:
     """The body of a worker's heartbeat thread; runs until ``done`` is set."""
 
-    def __init__(self, holdings: Holdings, info: WorkerInfo, done: threading.Event) -> None:
+    def __init__(self, holdings: Holdings, info: WorkerInfo, done: threading.Event,
+                 pauses: PauseCache | None = None) -> None:
         self.holdings = holdings
         self.info = info
         self.done = done
+        self.pauses = pauses
 
     def run(self) -> None:
         """Beat at once (the worker shows in the workers table), then every third of a lease."""
@@ -48,6 +51,8 @@ class Heartbeat:
         """Renew every lease held, give back lost leases; the tokens missed this time."""
         holdings = self.holdings
         holdings.give_back_losses()
+        if self.pauses is not None:  # rules whose until passed; a missed notification
+            self.pauses.refresh()
         held = holdings.snapshot()
         executions = [(h.execution_id, h.owner) for h in held if isinstance(h, Claim)]
         children = [(h.execution_id, h.seq, h.owner) for h in held

@@ -35,6 +35,7 @@ from .dispatcher import Dispatcher, Queue
 from .executor import Executor
 from .holdings import Holdings, Item, describe
 from .lanes import Lane
+from .pauses import PauseCache
 from .upkeep import Heartbeat
 
 __all__ = ["Worker"]
@@ -77,10 +78,12 @@ class Worker:
         self.info = WorkerInfo(uuid.uuid4(), self.name, socket.gethostname(), os.getpid(),
                                __version__, threads, self.lease, tuple(names))
         self.holdings = Holdings(self.store, threads)
+        self.pauses = PauseCache(self.store)
         self.executor = Executor(self.store, max_lease_losses=max_lease_losses,
                                  should_stop=self._stopping_now, on_suspend=self._poke,
                                  lease=self.lease, claim_siblings=True,
-                                 on_lost=self.holdings.lost, worker=self.info.id)
+                                 on_lost=self.holdings.lost, worker=self.info.id,
+                                 pauses=self.pauses)
         self._queue: Queue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._workers: list[threading.Thread] = []
@@ -105,12 +108,16 @@ class Worker:
         self._started = True
         # Listening before the first claim round: work created after it is announced, work
         # created before it is found by it (if the database is down, polling covers it).
-        self._subscription = listener_for(self.store.dsn).subscribe(
-            self.store.channel_work, lambda _: self._wake.set(), wait=_LISTEN_WAIT)
+        listener = listener_for(self.store.dsn)
+        self._subscriptions = [
+            listener.subscribe(self.store.channel_work, lambda _: self._wake.set(),
+                               wait=_LISTEN_WAIT),
+            listener.subscribe(self.store.channel_pause, self.pauses.changed)]
         dispatcher = Dispatcher(self.holdings, self.info, self.steps, self.poll_interval,
                                 self._queue, self._wake, self._stopping, self._supervise)
         self._dispatcher = self._spawn(dispatcher.run, "dispatcher")
-        self._spawn(Heartbeat(self.holdings, self.info, self._threads_done).run, "heartbeat")
+        self._spawn(Heartbeat(self.holdings, self.info, self._threads_done, self.pauses).run,
+                    "heartbeat")
         self._workers = [self._spawn(self._work, f"thread-{i}") for i in range(self.threads)]
         log.info("%s started: %d threads, lease %.1fs, workflows %s", self.name, self.threads,
                  self.lease, self.workflows)
@@ -127,7 +134,8 @@ class Worker:
             return
         self._stopping.set()
         self._wake.set()
-        listener_for(self.store.dsn).unsubscribe(self._subscription)
+        for subscription in self._subscriptions:
+            listener_for(self.store.dsn).unsubscribe(subscription)
         deadline = time.monotonic() + timeout
         # The dispatcher first: a claim it has in flight must land in the queue before the
         # queue is drained, or it would be stranded until its lease expired.

@@ -10,11 +10,13 @@ one they hold for the whole run of an execution, the client lets the pool pick o
 
 from __future__ import annotations
 
+from .admin import AdminTransitions
 from .base import Connection, translate_errors, validate_schema
 from .children import ChildTransitions
 from .claims import ClaimTransitions
 from .clients import ClientTransitions
 from .executions import ExecutionTransitions
+from .reads import ReadModel
 from .records import ChildClaim, ChildOutcome, Claim, ExecutionRow
 from .schema import SCHEMA_VERSION, SchemaTransitions, migrations, schema_sql
 
@@ -34,5 +36,5 @@ __all__ = [
 
 
 class Store(SchemaTransitions, ClientTransitions, ClaimTransitions, ExecutionTransitions,
-            ChildTransitions):
+            ChildTransitions, ReadModel, AdminTransitions):
     """PostgreSQL access for one zart schema: every transition zart makes."""

@@ -137,6 +137,7 @@ class StoreBase:
         self._checkpoint_new_ok = PreparedStatement(self.sql.CHECKPOINT_NEW_OK)
         self.channel_work = f"{self.schema}_work"
         self.channel_done = f"{self.schema}_done"
+        self.channel_pause = f"{self.schema}_pause"
         self.pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, name=name,
             kwargs={"autocommit": True, "application_name": name}, timeout=timeout)

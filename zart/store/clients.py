@@ -69,18 +69,6 @@ class ClientTransitions(StoreBase):
                                     f"{name!r} was not delivered")
         return bool(delivered)
 
-    def cancel(self, execution_id: str) -> bool:
-        """Cancel a not yet finished execution; False if it had already finished."""
-        error = serde.dumps({"type": "Cancelled", "module": "zart",
-                             "message": "the execution was cancelled"})
-        row = self.idempotent(lambda c: c.execute(
-            self.sql.CANCEL, {"id": execution_id, "error": error}).fetchone())
-        assert row is not None
-        changed, exists = row
-        if not exists:
-            raise ExecutionNotFound(f"no execution {execution_id!r} to cancel")
-        return bool(changed)
-
     def shift_clock(self, seconds: float) -> None:
         """Move the database clock forward (tests only)."""
         with self.connection() as c:

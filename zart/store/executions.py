@@ -59,8 +59,23 @@ class ExecutionTransitions(StoreBase):
                 "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
                 "kind": record.kind, "name": record.name, "ok": record.ok,
                 "value": record.value, "error": error_text(record.error),
-                "attempt": record.attempt, "elapsed": elapsed}).fetchone()
+                "attempt": record.attempt, "elapsed": elapsed, "guard": False}).fetchone()
         return row is not None
+
+    def checkpoint_in_time(self, claim: Claim, record: Record, conn: Connection | None = None,
+                           *, elapsed: float = 0.0) -> bool | None:
+        """Store a timed attempt's outcome: True; None if it is a success that comes after
+        the attempt's deadline by the database's clock (nothing written: it timed out);
+        False if the claim no longer holds the execution."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.CHECKPOINT, {
+                "id": claim.execution_id, "owner": claim.owner, "seq": record.seq,
+                "kind": record.kind, "name": record.name, "ok": record.ok,
+                "value": record.value, "error": error_text(record.error),
+                "attempt": record.attempt, "elapsed": elapsed, "guard": True}).fetchone()
+        if row is None:
+            return False
+        return True if row[0] else None
 
     def begin_attempt(self, claim: Claim, seq: int, name: str, attempt: int, timeout: float,
                       scope: str, conn: Connection | None = None) -> float | None:

@@ -19,7 +19,7 @@ ALTER TABLE steps ADD COLUMN lost_owner uuid;
 -- What a waiting execution waits on, typed (version 1 marked parallel children with the
 -- event name '#parallel').
 ALTER TABLE executions ADD COLUMN wait_kind text
-    CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children'));
+    CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children', 'paused'));
 UPDATE executions SET wait_kind = 'children', waiting_for = NULL
 WHERE waiting_for = '#parallel';
 UPDATE executions SET wait_kind = 'event' WHERE waiting_for IS NOT NULL AND wait_kind IS NULL;
@@ -35,6 +35,20 @@ ALTER TABLE executions ADD COLUMN worker_id uuid;
 ALTER TABLE executions ADD COLUMN claimed_at timestamptz;
 ALTER TABLE executions ADD COLUMN run integer NOT NULL DEFAULT 1;
 ALTER TABLE steps ADD COLUMN worker_id uuid;
+
+-- The workflow's timeout, kept so that a repair can set a fresh deadline.
+ALTER TABLE executions ADD COLUMN timeout_seconds double precision;
+UPDATE executions SET timeout_seconds = EXTRACT(EPOCH FROM deadline - created_at)
+WHERE deadline IS NOT NULL;
+ALTER TABLE executions ADD COLUMN run_started_at timestamptz;
+
+-- Listing executions: newest first, a page at a time, filtered by status, workflow, time
+-- and id prefix.
+CREATE INDEX executions_created ON executions (created_at DESC, id DESC);
+CREATE INDEX executions_status_created ON executions (status, created_at DESC, id DESC);
+CREATE INDEX executions_workflow_created ON executions (workflow, created_at DESC, id DESC);
+CREATE INDEX executions_id_prefix ON executions (id text_pattern_ops);
+CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
 
 -- When each command started (its outcome's time is finished_at).
 ALTER TABLE steps ADD COLUMN started_at timestamptz;
@@ -68,3 +82,69 @@ CREATE TABLE workers (
     stopped_at    timestamptz
 );
 CREATE INDEX workers_heartbeat ON workers (heartbeat_at) WHERE stopped_at IS NULL;
+
+-- Earlier runs (restart, rerun) and their histories, never destroyed.
+CREATE TABLE execution_runs (
+    execution_id  text NOT NULL,
+    run           integer NOT NULL,
+    started_at    timestamptz NOT NULL,
+    ended_at      timestamptz NOT NULL DEFAULT clock_now(),
+    status        text NOT NULL,
+    result        json,
+    error         json,
+    next_reason   text NOT NULL,
+    next_from     text,
+    PRIMARY KEY (execution_id, run)
+);
+
+CREATE TABLE archived_steps (
+    execution_id   text NOT NULL,
+    run            integer NOT NULL,
+    seq            integer NOT NULL,
+    kind           text NOT NULL,
+    name           text NOT NULL,
+    status         text NOT NULL,
+    ok             boolean,
+    value          json,
+    error          json,
+    attempt        integer NOT NULL,
+    child          boolean NOT NULL,
+    created_at     timestamptz NOT NULL,
+    started_at     timestamptz,
+    finished_at    timestamptz,
+    PRIMARY KEY (execution_id, run, seq)
+);
+
+-- What operators did to an execution.
+CREATE TABLE execution_actions (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id  text NOT NULL,
+    action        text NOT NULL,
+    by            text,
+    at            timestamptz NOT NULL DEFAULT clock_now(),
+    details       json
+);
+CREATE INDEX execution_actions_execution ON execution_actions (execution_id, id);
+
+-- Pause rules, enforced by the claims and by workers before each step.
+CREATE TABLE pause_rules (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workflow      text,
+    execution_id  text,
+    step_pattern  text,
+    step_like     text,
+    reason        text,
+    created_by    text,
+    created_at    timestamptz NOT NULL DEFAULT clock_now(),
+    until         timestamptz,
+    lifted_at     timestamptz,
+    lifted_by     text
+);
+CREATE INDEX pause_rules_active ON pause_rules (id) WHERE lifted_at IS NULL;
+
+CREATE FUNCTION notify_pause() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$ BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '_pause', ''); RETURN NULL; END $$;
+
+CREATE TRIGGER pause_rules_changed AFTER INSERT OR UPDATE ON pause_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_pause();

@@ -6,14 +6,15 @@ value is a bound parameter.
 
 from __future__ import annotations
 
-from .common import TERMINAL
+from .common import TERMINAL, paused_child, paused_execution
 
 CLAIM_EXECUTIONS = """
 WITH due AS (
-    SELECT id FROM {s}.executions
+    SELECT id FROM {s}.executions x
     WHERE workflow = ANY(%(workflows)s)
       AND ((status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now())
            OR (status = 'running' AND lease_until < {s}.clock_now()))
+      AND NOT """ + paused_execution("x") + """
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
@@ -53,11 +54,13 @@ RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.
           s.owner, s.lost_leases, e.workflow, e.input::text,
           EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8"""
 
-# A child is due when its (retry) time has come, or its worker's lease ran out; and only
-# for a worker that knows its step (%(steps)s: the registered names it can run).
+# A child is due when its (retry) time has come, or its worker's lease ran out; only for a
+# worker that knows its step (%(steps)s: the registered names it can run), and not while a
+# pause rule holds it. Its parent is "e".
 _CHILD_DUE = """s.fn = ANY(%(steps)s)
       AND ((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
-           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))"""
+           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))
+      AND NOT """ + paused_child("s", "e")
 
 CLAIM_CHILDREN = """
 WITH due AS (
@@ -73,16 +76,22 @@ FROM due, {s}.executions e
 WHERE s.execution_id = due.execution_id AND s.seq = due.seq AND e.id = s.execution_id""" + \
     _CHILD_CLAIM_RETURNING
 
+# Paused work is not due (the dispatcher would otherwise look again every tenth of a second):
+# lifting a rule announces what it held.
 NEXT_DUE = """
 SELECT EXTRACT(EPOCH FROM LEAST(
-    (SELECT min(wake_at) FROM {s}.executions
-     WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)),
-    (SELECT min(lease_until) FROM {s}.executions
-     WHERE status = 'running' AND workflow = ANY(%(workflows)s)),
-    (SELECT min(s.wake_at) FROM {s}.steps s
-     WHERE s.child AND s.status = 'pending' AND s.fn = ANY(%(steps)s)),
-    (SELECT min(s.lease_until) FROM {s}.steps s
-     WHERE s.child AND s.status = 'running' AND s.fn = ANY(%(steps)s))
+    (SELECT min(wake_at) FROM {s}.executions x
+     WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)
+       AND NOT """ + paused_execution("x") + """),
+    (SELECT min(lease_until) FROM {s}.executions x
+     WHERE status = 'running' AND workflow = ANY(%(workflows)s)
+       AND NOT """ + paused_execution("x") + """),
+    (SELECT min(s.wake_at) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
+     WHERE s.child AND s.status = 'pending' AND s.fn = ANY(%(steps)s)
+       AND NOT """ + paused_child("s", "e") + """),
+    (SELECT min(s.lease_until) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
+     WHERE s.child AND s.status = 'running' AND s.fn = ANY(%(steps)s)
+       AND NOT """ + paused_child("s", "e") + """)
 ) - {s}.clock_now())::float8"""
 
 # A worker's heartbeat, one statement whatever it holds: its row in the workers table (inserted
@@ -114,13 +123,17 @@ RETURNING s.owner"""
 
 # A worker that turns out to be alive after a takeover of its work (a database outage, a clock
 # jump, a pause) gives the lost lease it was counted back: only workers that never come back
-# (a crash, a poison execution that kills its worker) count towards max_lease_losses.
+# (a crash, a poison execution that kills its worker) count towards max_lease_losses. Work
+# that has finished meanwhile is left alone: its count no longer matters, and nothing writes
+# to a finished execution or a done step.
 REFUND_EXECUTIONS = """
 UPDATE {s}.executions e SET lost_leases = GREATEST(e.lost_leases - 1, 0), lost_owner = NULL
 FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS r(id, owner)
-WHERE e.id = r.id AND e.lost_owner = r.owner"""
+WHERE e.id = r.id AND e.lost_owner = r.owner AND e.status NOT IN """ + TERMINAL + """
+"""
 
 REFUND_CHILDREN = """
 UPDATE {s}.steps s SET lost_leases = GREATEST(s.lost_leases - 1, 0), lost_owner = NULL
 FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS r(id, seq, owner)
-WHERE s.execution_id = r.id AND s.seq = r.seq AND s.lost_owner = r.owner"""
+WHERE s.execution_id = r.id AND s.seq = r.seq AND s.lost_owner = r.owner
+  AND s.status NOT IN ('done', 'cancelled')"""

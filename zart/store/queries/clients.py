@@ -14,9 +14,10 @@ LISTEN = 'LISTEN "{channel}"'
 UNLISTEN = "UNLISTEN *"
 
 INSERT_EXECUTION = """
-INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at)
+INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at,
+                           timeout_seconds)
 VALUES (%(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
-        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now())
+        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now(), %(timeout)s)
 ON CONFLICT (id) DO NOTHING
 RETURNING id"""
 
@@ -56,19 +57,5 @@ WITH target AS (
     RETURNING 1
 )
 SELECT t.status, EXISTS (SELECT 1 FROM delivered) FROM target t"""
-
-CANCEL = """
-WITH target AS (
-    UPDATE {s}.executions
-    SET status = 'cancelled', owner = NULL, lease_until = NULL, wake_at = NULL,
-        error = %(error)s::json, finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
-    WHERE id = %(id)s AND status NOT IN """ + TERMINAL + """
-    RETURNING id
-), children AS (
-    UPDATE {s}.steps SET status = 'cancelled', owner = NULL
-    WHERE execution_id IN (SELECT id FROM target) AND child AND status <> 'done'
-)
-SELECT EXISTS (SELECT 1 FROM target),
-       EXISTS (SELECT 1 FROM {s}.executions WHERE id = %(id)s)"""
 
 SHIFT_CLOCK = "UPDATE {s}.clock SET offset_seconds = offset_seconds + %(seconds)s"

@@ -14,7 +14,9 @@ FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
 
 # Any outcome, at any position (a retry or a timed attempt may have left a row there). A step's
 # failure is also kept in step_attempts. %(elapsed)s: seconds the command took, so its start
-# is on the database's clock too.
+# is on the database's clock too. %(guard)s: a timed attempt's success is accepted only before
+# its deadline, by the database's clock. Returns 1 when written; 0 when refused only because
+# the deadline passed (the claim still holds the execution); nothing when fenced out.
 CHECKPOINT = "WITH" + FENCE + """,
     saved AS (
         INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, ok, value, error,
@@ -29,6 +31,8 @@ CHECKPOINT = "WITH" + FENCE + """,
             finished_at = EXCLUDED.finished_at
         WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
           AND t.name = EXCLUDED.name
+          AND (NOT %(guard)s OR NOT EXCLUDED.ok OR t.deadline IS NULL
+               OR t.deadline > {s}.clock_now())
         RETURNING started_at
     ),
     failed AS (
@@ -38,7 +42,11 @@ CHECKPOINT = "WITH" + FENCE + """,
                %(error)s::json
         FROM fence, saved WHERE NOT %(ok)s AND %(kind)s = 'step'
     )
-SELECT 1 FROM saved"""
+SELECT 1 FROM saved
+UNION ALL
+SELECT 0 FROM fence, {s}.steps t
+WHERE NOT EXISTS (SELECT 1 FROM saved) AND %(guard)s AND t.execution_id = fence.id
+  AND t.seq = %(seq)s AND t.status <> 'done' AND t.deadline <= {s}.clock_now()"""
 
 # The hot path: a first success at a position nothing was recorded at yet (no retry or timed
 # attempt left a row there), so a plain insert does, without ON CONFLICT's extra work. Run as

@@ -1,0 +1,101 @@
+"""The read model: lists, descriptions, counts. Reads for people (the CLI, the HTTP API, the
+dashboard) go through these statements, never through the hot path's, and add none to it.
+
+``{s}`` stands for the quoted schema name (validated before it is ever substituted); every
+value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+_SUMMARY = """id, workflow, status, created_at, updated_at, finished_at, attempt, run, wait_kind,
+       waiting_for, wake_at"""
+
+# Keyset pagination, newest first: after (created_at, id) of the last row seen. Each filter is
+# optional (NULL: any); each has its index (executions_created, _status_created,
+# _workflow_created, _id_prefix), so a page costs the same however many rows the table holds.
+LIST_EXECUTIONS = """
+SELECT """ + _SUMMARY + """
+FROM {s}.executions
+WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s::text)
+  AND (%(after)s::timestamptz IS NULL OR created_at >= %(after)s::timestamptz)
+  AND (%(before)s::timestamptz IS NULL OR created_at < %(before)s::timestamptz)
+  AND (%(prefix)s::text IS NULL OR id LIKE %(prefix)s::text)
+  AND (%(at)s::timestamptz IS NULL OR (created_at, id) < (%(at)s::timestamptz, %(id)s::text))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s"""
+
+EXECUTION = """
+SELECT """ + _SUMMARY + """, input::text, result::text, error::text, max_attempts,
+       lost_leases, deadline, owner, lease_until, worker_id, claimed_at, open_children,
+       COALESCE(run_started_at, created_at), {s}.clock_now()
+FROM {s}.executions WHERE id = %(id)s"""
+
+HISTORY = """
+SELECT seq, kind, name, status, ok, child, created_at, started_at, finished_at, wake_at,
+       attempt, left(value::text, %(preview)s), error::text
+FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
+
+ARCHIVED_HISTORY = """
+SELECT run, seq, kind, name, status, ok, child, created_at, started_at, finished_at,
+       NULL::timestamptz, attempt, left(value::text, %(preview)s), error::text
+FROM {s}.archived_steps WHERE execution_id = %(id)s ORDER BY run, seq"""
+
+ATTEMPTS = """
+SELECT run, seq, attempt, started_at, finished_at, error::text
+FROM {s}.step_attempts WHERE execution_id = %(id)s ORDER BY run, seq, id"""
+
+RUNS = """
+SELECT run, started_at, ended_at, status, result::text, error::text, next_reason, next_from
+FROM {s}.execution_runs WHERE execution_id = %(id)s ORDER BY run"""
+
+ACTIONS = """
+SELECT action, by, at, details::text
+FROM {s}.execution_actions WHERE execution_id = %(id)s ORDER BY id"""
+
+WORKER = """
+SELECT host, pid, name FROM {s}.workers WHERE id = %(id)s"""
+
+# Is any live worker able to run this workflow? Live: heartbeat within two leases.
+LIVE_WORKERS_FOR = """
+SELECT count(*) FROM {s}.workers
+WHERE stopped_at IS NULL AND %(workflow)s = ANY(workflows)
+  AND heartbeat_at > {s}.clock_now() - make_interval(secs => 2 * lease)"""
+
+WORKERS = """
+SELECT id, name, host, pid, version, threads, lease, workflows, started_at, heartbeat_at,
+       stopped_at,
+       stopped_at IS NULL AND heartbeat_at > {s}.clock_now() - make_interval(secs => 2 * lease)
+FROM {s}.workers
+WHERE %(all)s OR stopped_at IS NULL
+ORDER BY started_at DESC"""
+
+STATS_BY_WORKFLOW = """
+SELECT workflow, status, count(*) FROM {s}.executions GROUP BY workflow, status"""
+
+STATS_OLDEST_DUE = """
+SELECT EXTRACT(EPOCH FROM {s}.clock_now() - min(wake_at))::float8 FROM {s}.executions
+WHERE status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now()"""
+
+STATS_LIVE_WORKERS = """
+SELECT count(*) FROM {s}.workers
+WHERE stopped_at IS NULL AND heartbeat_at > {s}.clock_now() - make_interval(secs => 2 * lease)"""
+
+_RULE = """id, workflow, execution_id, step_pattern, reason, created_by, created_at, until,
+       lifted_at, lifted_by,
+       lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now())"""
+
+PAUSE_RULES = """
+SELECT """ + _RULE + """ FROM {s}.pause_rules
+WHERE NOT %(active)s OR (lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now()))
+ORDER BY id"""
+
+PAUSE_RULE = """SELECT """ + _RULE + """ FROM {s}.pause_rules WHERE id = %(id)s"""
+
+# What a worker keeps in memory to check each step against: the active rules, with the
+# seconds until each expires (by the database's clock).
+ACTIVE_PAUSE_RULES = """
+SELECT id, workflow, execution_id, step_pattern,
+       EXTRACT(EPOCH FROM until - {s}.clock_now())::float8, until
+FROM {s}.pause_rules
+WHERE lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now())"""

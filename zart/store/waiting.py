@@ -1,0 +1,117 @@
+"""Why is it waiting? Every open execution answers in words and in data: sleeping until T;
+waiting for event E (deadline D); waiting for k of n children; retrying step S at T; paused
+by rule R; due but no live worker has registered its workflow; held by worker host:pid since
+T, lease until T."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..constants import FINAL_STATUSES, ExecutionStatus, WaitKind
+from ..views import CommandView, Waiting
+from .base import Connection
+
+if TYPE_CHECKING:
+    from .reads import ReadModel
+
+__all__ = ["explain"]
+
+
+def _at(when: datetime | None) -> str:
+    return "(no time)" if when is None else when.isoformat(timespec="seconds")
+
+
+def explain(store: ReadModel, c: Connection, row: Sequence[Any],
+            history: list[CommandView]) -> Waiting:
+    """The answer for an execution row shaped like ``queries.reads.EXECUTION``."""
+    status, wait_kind, waiting_for, wake_at = row[2], row[8], row[9], row[10]
+    now = row[23]
+    if status in FINAL_STATUSES:
+        return Waiting("finished", f"{status} at {_at(row[5])}; waits on nothing")
+    if status == ExecutionStatus.RUNNING:
+        return _held(store, c, row)
+    if status == ExecutionStatus.WAITING or (wake_at is not None and wake_at > now):
+        explained = _suspended(store, c, row, wait_kind, waiting_for, wake_at, history)
+        if explained is not None:
+            return explained
+    return _due(store, c, row)
+
+
+def _held(store: ReadModel, c: Connection, row: Sequence[Any]) -> Waiting:
+    worker_id, claimed_at, lease_until = row[19], row[20], row[18]
+    found = None if worker_id is None else c.execute(store.sql.WORKER,
+                                                     {"id": worker_id}).fetchone()
+    who = f"{found[0]}:{found[1]}" if found else "a worker (claimed by hand)"
+    text = (f"held by worker {who} since {_at(claimed_at)}, lease until {_at(lease_until)}")
+    if lease_until is not None and lease_until < row[23]:
+        text += " (expired: another worker will take it over)"
+    return Waiting("held", text, worker=who, since=claimed_at, lease_until=lease_until)
+
+
+def _suspended(store: ReadModel, c: Connection, row: Sequence[Any], wait_kind: str | None,
+               waiting_for: str | None, wake_at: datetime | None,
+               history: list[CommandView]) -> Waiting | None:
+    pending = next((h for h in reversed(history) if h.status != "done" and not h.child), None)
+    if wait_kind == WaitKind.SLEEP:
+        name = pending.name if pending else "?"
+        return Waiting("sleeping", f"sleeping ({name!r}) until {_at(wake_at)}", until=wake_at,
+                       step=name)
+    if wait_kind == WaitKind.EVENT:
+        deadline = pending.wake_at if pending else None
+        text = f"waiting for event {waiting_for!r}"
+        text += f" (deadline {_at(deadline)})" if deadline else " (no deadline)"
+        return Waiting("event", text, event=waiting_for, deadline=deadline)
+    if wait_kind == WaitKind.CHILDREN:
+        open_children = int(row[21])
+        group = [h for h in history if h.child]
+        total = len(group)
+        done = total - open_children
+        return Waiting("children", f"waiting for {open_children} of {total} parallel "
+                       f"children ({done} done)", open_children=open_children, children=total)
+    if wait_kind == WaitKind.RETRY:
+        if waiting_for:
+            attempt = pending.attempts[-1].attempt + 1 if pending and pending.attempts else None
+            return Waiting("retrying", f"retrying step {waiting_for!r} at {_at(wake_at)}"
+                           + (f" (attempt {attempt})" if attempt else ""),
+                           step=waiting_for, until=wake_at, attempt=attempt)
+        return Waiting("retrying", f"retrying the workflow's body at {_at(wake_at)} "
+                       f"(attempt {row[6]})", until=wake_at, attempt=int(row[6]))
+    if wait_kind == WaitKind.PAUSED:
+        rule = int(waiting_for) if waiting_for and waiting_for.isdigit() else None
+        found = None if rule is None else c.execute(store.sql.PAUSE_RULE,
+                                                    {"id": rule}).fetchone()
+        reason = f": {found[4]}" if found and found[4] else ""
+        step = pending.name if pending else None
+        text = f"paused by rule {rule}{reason}, in front of step {step!r}"
+        text += f", until {_at(wake_at)}" if wake_at else " (until lifted)"
+        return Waiting("paused", text, rule=rule, step=step, until=wake_at)
+    return None
+
+
+def _due(store: ReadModel, c: Connection, row: Sequence[Any]) -> Waiting:
+    workflow, wake_at, now = row[1], row[10], row[23]
+    if wake_at is not None and wake_at > now:
+        return Waiting("due", f"due at {_at(wake_at)}", until=wake_at)
+    rules = [r for r in store_rules(store, c) if _holds(r, row)]
+    if rules:
+        rule = rules[0]
+        return Waiting("paused", f"paused by rule {rule[0]}" + (f": {rule[4]}" if rule[4] else "")
+                       + " (not claimed while it is active)", rule=int(rule[0]))
+    found = c.execute(store.sql.LIVE_WORKERS_FOR, {"workflow": workflow}).fetchone()
+    if not found or not found[0]:
+        return Waiting("no_worker", f"due since {_at(wake_at)}, but no live worker has "
+                       f"registered workflow {workflow!r}", since=wake_at)
+    return Waiting("due", f"due since {_at(wake_at)}; {found[0]} live worker(s) run "
+                   f"{workflow!r} and will claim it", since=wake_at)
+
+
+def store_rules(store: ReadModel, c: Connection) -> list[Sequence[Any]]:
+    """The active pause rules, as rows shaped like ``queries.reads.PAUSE_RULES``."""
+    return list(c.execute(store.sql.PAUSE_RULES, {"active": True}).fetchall())
+
+
+def _holds(rule: Sequence[Any], row: Sequence[Any]) -> bool:
+    """Whether an execution-wide rule (no step pattern) holds this execution."""
+    return (rule[3] is None and rule[1] in (None, row[1]) and rule[2] in (None, row[0]))
