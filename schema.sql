@@ -63,10 +63,16 @@ CREATE TABLE executions (
                                                   -- history, whatever a claim's snapshot saw
     lost_owner    uuid,                           -- the owner the last takeover found: given
                                                   -- back if that worker proves alive
-    wait_kind     text CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children')),
+    wait_kind     text CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children',
+                                                'paused')),
     worker_id     uuid,                           -- the worker that claimed it last
     claimed_at    timestamptz,
-    run           integer NOT NULL DEFAULT 1      -- restarts and reruns begin a new run
+    run           integer NOT NULL DEFAULT 1,     -- restarts and reruns begin a new run
+    timeout_seconds double precision,             -- the workflow's timeout: a repair sets a
+                                                  -- fresh deadline from it
+    run_started_at timestamptz,                   -- when the current run began (NULL: at
+                                                  -- created_at)
+    paused_by     bigint                          -- wait_kind 'paused': the pause rule
 );
 CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 'waiting');
 -- Every execution's row is updated several times in its life (claimed, suspended, woken,
@@ -75,6 +81,14 @@ CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 
 ALTER TABLE executions SET (autovacuum_vacuum_scale_factor = 0.01,
                             autovacuum_analyze_scale_factor = 0.01, fillfactor = 90);
 CREATE INDEX executions_leased ON executions (lease_until) WHERE status = 'running';
+-- Listing executions (zart.store.reads): newest first, a page at a time (keyset), filtered by
+-- status, workflow, time and id prefix: one index each.
+CREATE INDEX executions_created ON executions (created_at DESC, id DESC);
+CREATE INDEX executions_status_created ON executions (status, created_at DESC, id DESC);
+CREATE INDEX executions_workflow_created ON executions (workflow, created_at DESC, id DESC);
+CREATE INDEX executions_id_prefix ON executions (id text_pattern_ops);
+-- Retention (zart.store.admin: purge) deletes the oldest finished first.
+CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
 
 -- The history: one row per command key (kind, name) at its position (seq). A row is the
 -- checkpoint once status = 'done' (ok + value, or not ok + error); before that it carries
@@ -128,6 +142,68 @@ CREATE TABLE step_attempts (
 );
 CREATE INDEX step_attempts_execution ON step_attempts (execution_id, run, seq);
 
+-- Earlier runs of an execution (a restart or a rerun begins a new one): never destroyed.
+-- execution_runs describes each ended run, archived_steps keeps its history as it was.
+CREATE TABLE execution_runs (
+    execution_id  text NOT NULL,
+    run           integer NOT NULL,
+    started_at    timestamptz NOT NULL,
+    ended_at      timestamptz NOT NULL DEFAULT clock_now(),
+    status        text NOT NULL,
+    result        json,
+    error         json,
+    next_reason   text NOT NULL,                  -- what began the next run: restart, rerun
+    next_from     text,                           -- rerun: the step it ran again from
+    PRIMARY KEY (execution_id, run)
+);
+
+CREATE TABLE archived_steps (
+    execution_id   text NOT NULL,
+    run            integer NOT NULL,
+    seq            integer NOT NULL,
+    kind           text NOT NULL,
+    name           text NOT NULL,
+    status         text NOT NULL,
+    ok             boolean,
+    value          json,
+    error          json,
+    attempt        integer NOT NULL,
+    child          boolean NOT NULL,
+    created_at     timestamptz NOT NULL,
+    started_at     timestamptz,
+    finished_at    timestamptz,
+    PRIMARY KEY (execution_id, run, seq)
+);
+
+-- The audit trail of what operators did to an execution: what, when, by whom (free text).
+CREATE TABLE execution_actions (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id  text NOT NULL,
+    action        text NOT NULL,
+    by            text,
+    at            timestamptz NOT NULL DEFAULT clock_now(),
+    details       json
+);
+CREATE INDEX execution_actions_execution ON execution_actions (execution_id, id);
+
+-- Pause rules: while one is active (not lifted, its until not passed), matching executions
+-- are not claimed (no step pattern) or suspend in front of a matching step, and matching
+-- parallel children are not claimed. step_like is step_pattern (a glob) as a LIKE pattern.
+CREATE TABLE pause_rules (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workflow      text,
+    execution_id  text,
+    step_pattern  text,
+    step_like     text,
+    reason        text,
+    created_by    text,
+    created_at    timestamptz NOT NULL DEFAULT clock_now(),
+    until         timestamptz,
+    lifted_at     timestamptz,
+    lifted_by     text
+);
+CREATE INDEX pause_rules_active ON pause_rules (id) WHERE lifted_at IS NULL;
+
 -- Worker processes, kept by their heartbeat: who is alive, what it runs.
 CREATE TABLE workers (
     id            uuid PRIMARY KEY,
@@ -174,5 +250,13 @@ CREATE TRIGGER executions_done AFTER UPDATE OF status ON executions
 
 CREATE TRIGGER steps_work AFTER INSERT OR UPDATE OF status ON steps
     FOR EACH ROW WHEN (NEW.child AND NEW.status = 'pending') EXECUTE FUNCTION notify_work();
+
+-- Workers keep the active pause rules in memory: any change tells them to read them again.
+CREATE FUNCTION notify_pause() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$ BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '_pause', ''); RETURN NULL; END $$;
+
+CREATE TRIGGER pause_rules_changed AFTER INSERT OR UPDATE ON pause_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_pause();
 
 INSERT INTO schema_version (version) VALUES (2);

@@ -39,6 +39,7 @@ from .commands import (
 )
 from .context import ExecutionContext, context
 from .errors import (
+    ActionRefused,
     ConfigurationError,
     DatabaseUnavailable,
     DuplicateStepName,
@@ -49,6 +50,7 @@ from .errors import (
     InvalidCommand,
     NonDeterminismError,
     NonRetryableError,
+    PauseRuleNotFound,
     ResultTimeout,
     SerializationError,
     StepFailed,
@@ -77,6 +79,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'zart' has no attribute {name!r}")
 
 __all__ = [
+    "ActionRefused",
     "Capture",
     "Command",
     "ConfigurationError",
@@ -92,6 +95,7 @@ __all__ = [
     "NonDeterminismError",
     "NonRetryableError",
     "Parallel",
+    "PauseRuleNotFound",
     "ResultTimeout",
     "RetryPolicy",
     "SerializationError",

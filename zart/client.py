@@ -15,6 +15,7 @@ import psycopg
 
 from . import operations, serde
 from .commands import validate_name
+from .durations import Duration
 from .errors import (
     ConfigurationError,
     ExecutionConflict,
@@ -146,13 +147,16 @@ class Zart(operations.Operations):
 
     def worker(self, threads: int = 8, *, lease: float = 30.0, poll_interval: float = 5.0,
                workflows: Sequence[str] | None = None, max_lease_losses: int = 10,
-               pool_size: int | None = None) -> Worker:
-        """A :class:`Worker` for the workflows registered in this process (or ``workflows``)."""
+               pool_size: int | None = None, purge_after: Duration | None = None,
+               purge_every: Duration = "1h") -> Worker:
+        """A :class:`Worker` for the workflows registered in this process (or ``workflows``);
+        see :class:`zart.Worker` for the options."""
         from .runtime import Worker  # the client alone never loads the runtime
 
         return Worker(self.dsn, self.schema, threads=threads, lease=lease,
                       poll_interval=poll_interval, workflows=workflows,
-                      max_lease_losses=max_lease_losses, pool_size=pool_size)
+                      max_lease_losses=max_lease_losses, pool_size=pool_size,
+                      purge_after=purge_after, purge_every=purge_every)
 
     def close(self) -> None:
         """Close the client's connections."""

@@ -14,6 +14,7 @@ import pytest
 import zart
 
 EXPECTED_PUBLIC_NAMES = [
+    "ActionRefused",
     "Capture",
     "Command",
     "ConfigurationError",
@@ -29,6 +30,7 @@ EXPECTED_PUBLIC_NAMES = [
     "NonDeterminismError",
     "NonRetryableError",
     "Parallel",
+    "PauseRuleNotFound",
     "ResultTimeout",
     "RetryPolicy",
     "SerializationError",

@@ -90,7 +90,9 @@ class ChildRunner:
         """
         lane = conn if isinstance(conn, Lane) else Lane(self.hooks.store, given=conn)
         store = self.hooks.store
-        if self.hooks.holding(child.workflow, child.execution_id, child.name) is not None:
+        if (self.hooks.holding(child.workflow, child.execution_id, child.name) is not None
+                and self.hooks.holding(child.workflow, child.execution_id, child.name,
+                                       fresh=True) is not None):
             # Paused since it was claimed: back, unrun; claims leave it alone while the rule
             # holds it, and lifting the rule announces it.
             store.release_child(child, lane.conn)

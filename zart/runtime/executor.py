@@ -286,8 +286,13 @@ class Executor:
                   record: Record | None, lane: Lane) -> list[Record] | None:
         store = self.store
         rule = self.hooks.holding(claim.workflow, claim.execution_id, step.name)
-        if rule is not None:  # suspend in front of it, until the rule lifts
-            if store.suspend(claim, rule.until, WaitKind.PAUSED, str(rule.id), lane.conn):
+        while rule is not None:  # suspend in front of it, until the rule lifts
+            suspended = store.suspend_paused(claim, rule.id, step.name, lane.conn)
+            if suspended is None:  # lifted meanwhile: look again with fresh rules
+                rule = self.hooks.holding(claim.workflow, claim.execution_id, step.name,
+                                          fresh=True)
+                continue
+            if suspended:
                 log.info("execution %s: step %r is paused by rule %d; suspended in front of it",
                          claim.execution_id, step.name, rule.id,
                          extra=fields(claim.execution_id, claim.workflow, step.name))

@@ -73,10 +73,15 @@ class Hooks:
     pauses: PauseCache | None = None
     """The active pause rules (None: not checked, as when driven by hand)."""
 
-    def holding(self, workflow: str, execution_id: str, step: str) -> ActiveRule | None:
-        """The pause rule that holds this step now, if rules are checked and one does."""
-        return None if self.pauses is None else self.pauses.holding(workflow, execution_id,
-                                                                    step)
+    def holding(self, workflow: str, execution_id: str, step: str, *,
+                fresh: bool = False) -> ActiveRule | None:
+        """The pause rule that holds this step now, if rules are checked and one does
+        (``fresh``: read the rules again first)."""
+        if self.pauses is None:
+            return None
+        if fresh:
+            self.pauses.refresh()
+        return self.pauses.holding(workflow, execution_id, step)
 
     def let_go(self, held: Held, lane: Lane) -> None:
         """Give up ``held`` unfinished: a write was refused, or this worker's lease is over

@@ -25,6 +25,7 @@ from types import FrameType, TracebackType
 from typing import TypeGuard
 
 from .. import __version__
+from ..durations import Duration, parse_duration
 from ..errors import ConfigurationError, DatabaseUnavailable
 from ..store import ChildClaim, Claim, Store
 from ..store.listener import listener_for
@@ -36,6 +37,7 @@ from .executor import Executor
 from .holdings import Holdings, Item, describe
 from .lanes import Lane
 from .pauses import PauseCache
+from .retention import Retention
 from .upkeep import Heartbeat
 
 __all__ = ["Worker"]
@@ -54,13 +56,21 @@ class Worker:
     ``poll_interval`` is the fallback polling period when no NOTIFY arrives; ``pool_size``
     the most connections the worker opens (by default one per thread, one for the dispatcher
     and the heartbeat, and room for timed transactional attempts abandoned at their timeout).
+    With ``purge_after``, finished executions older than that are purged every
+    ``purge_every`` (one worker at a time).
     """
 
     def __init__(self, dsn: str, schema: str, *, threads: int = 8, lease: float = 30.0,
                  poll_interval: float = 5.0, workflows: Sequence[str] | None = None,
                  max_lease_losses: int = 10, name: str | None = None,
-                 pool_size: int | None = None) -> None:
+                 pool_size: int | None = None, purge_after: Duration | None = None,
+                 purge_every: Duration = "1h") -> None:
         _check_options(threads, lease, poll_interval, max_lease_losses, pool_size)
+        self.purge_after = (None if purge_after is None
+                            else parse_duration(purge_after, what="purge_after"))
+        self.purge_every = parse_duration(purge_every, what="purge_every")
+        if self.purge_every <= 0:
+            raise ConfigurationError(f"purge_every must be more than 0, got {purge_every!r}")
         self.name = name or f"zart-worker-{uuid.uuid4().hex[:8]}"
         self.threads = threads
         self.lease = float(lease)
@@ -119,6 +129,9 @@ class Worker:
         self._spawn(Heartbeat(self.holdings, self.info, self._threads_done, self.pauses).run,
                     "heartbeat")
         self._workers = [self._spawn(self._work, f"thread-{i}") for i in range(self.threads)]
+        if self.purge_after is not None:
+            self._spawn(Retention(self.store, self.purge_after, self.purge_every,
+                                  self._threads_done).run, "retention")
         log.info("%s started: %d threads, lease %.1fs, workflows %s", self.name, self.threads,
                  self.lease, self.workflows)
         return self

@@ -163,7 +163,7 @@ class AdminTransitions(StoreBase):
                     + (f"lifted at {when} by {rule.lifted_by or 'someone'}" if rule.lifted_at
                        else f"it expired at {when}"), action="unpause")
             rule = PauseRule(*row)
-            woken = c.execute(self.sql.WAKE_PAUSED, {"rule": str(rule_id),
+            woken = c.execute(self.sql.WAKE_PAUSED, {"rule": rule_id,
                                                      "channel": self.channel_work}).fetchone()
             if rule.execution_id is not None:
                 c.execute(self.sql.RECORD_ACTION, {

@@ -129,14 +129,30 @@ class ExecutionTransitions(StoreBase):
         return None if row is None else (row[0],)
 
     def suspend(self, claim: Claim, wake_at: datetime | None, wait_kind: WaitKind,
-                waiting_for: str | None = None, conn: Connection | None = None) -> bool:
+                waiting_for: str | None = None, conn: Connection | None = None, *,
+                paused_by: int | None = None) -> bool:
         """Give the execution up until ``wake_at`` or a wake-up, waiting on ``wait_kind``
-        (``waiting_for`` names it); frees the worker's thread."""
+        (``waiting_for`` names it; ``paused_by``: the pause rule); frees the thread."""
         with self.connection(conn) as c:
             row = c.execute(self.sql.SUSPEND, {
                 "id": claim.execution_id, "owner": claim.owner, "wake_at": wake_at,
-                "wait_kind": wait_kind, "waiting_for": waiting_for}).fetchone()
+                "wait_kind": wait_kind, "waiting_for": waiting_for,
+                "paused_by": paused_by}).fetchone()
         return row is not None
+
+    def suspend_paused(self, claim: Claim, rule: int, step: str,
+                       conn: Connection | None = None) -> bool | None:
+        """Suspend in front of ``step``, held by the pause rule ``rule``, until it lifts:
+        True; None if the rule is no longer active (go on); False if fenced out."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.SUSPEND_PAUSED, {
+                "id": claim.execution_id, "owner": claim.owner, "rule": rule,
+                "step": step}).fetchone()
+        assert row is not None
+        active, suspended = row
+        if not active:
+            return None
+        return bool(suspended)
 
     def wait_for_event(self, claim: Claim, seq: int, name: str, timeout: float | None,
                        conn: Connection) -> tuple[str, str | None] | None:
@@ -158,7 +174,7 @@ class ExecutionTransitions(StoreBase):
                 return "received", payload
             if expired:
                 return "timeout", None
-            conn.execute(self.sql.SUSPEND, {**base, "wake_at": wake_at,
+            conn.execute(self.sql.SUSPEND, {**base, "wake_at": wake_at, "paused_by": None,
                                             "wait_kind": WaitKind.EVENT, "waiting_for": name})
             return "waiting", None
 

@@ -164,9 +164,10 @@ def _command(r: Sequence[Any], failed: list[AttemptView] | None) -> CommandView:
     (seq, kind, name, status, ok, child, created, started, finished, wake_at, attempt,
      preview, error) = r
     attempts = list(failed or [])
-    if kind == "step" and attempt and (ok or status in ("running", "pending")) and not any(
-            a.attempt == attempt for a in attempts):
-        attempts.append(AttemptView(attempt, started, finished if status == "done" else None,
-                                    ok if status == "done" else None, None))
+    if kind == "step" and status == "done" and ok:  # failed ones are all in step_attempts
+        attempts.append(AttemptView(attempt, started, finished, True, None))
+    elif kind == "step" and status == "running" and not any(
+            (a.attempt, a.started_at) == (attempt, started) for a in attempts):
+        attempts.append(AttemptView(attempt, started, None, None, None))
     return CommandView(seq, kind, name, status, ok, child, created, started, finished, wake_at,
                        attempts, preview if ok else None, _loads(error) if ok is False else None)

@@ -79,11 +79,11 @@ def _suspended(store: ReadModel, c: Connection, row: Sequence[Any], wait_kind: s
         return Waiting("retrying", f"retrying the workflow's body at {_at(wake_at)} "
                        f"(attempt {row[6]})", until=wake_at, attempt=int(row[6]))
     if wait_kind == WaitKind.PAUSED:
-        rule = int(waiting_for) if waiting_for and waiting_for.isdigit() else None
+        rule = row[24]
         found = None if rule is None else c.execute(store.sql.PAUSE_RULE,
                                                     {"id": rule}).fetchone()
         reason = f": {found[4]}" if found and found[4] else ""
-        step = pending.name if pending else None
+        step = waiting_for
         text = f"paused by rule {rule}{reason}, in front of step {step!r}"
         text += f", until {_at(wake_at)}" if wake_at else " (until lifted)"
         return Waiting("paused", text, rule=rule, step=step, until=wake_at)

@@ -41,6 +41,7 @@ ALTER TABLE executions ADD COLUMN timeout_seconds double precision;
 UPDATE executions SET timeout_seconds = EXTRACT(EPOCH FROM deadline - created_at)
 WHERE deadline IS NOT NULL;
 ALTER TABLE executions ADD COLUMN run_started_at timestamptz;
+ALTER TABLE executions ADD COLUMN paused_by bigint;
 
 -- Listing executions: newest first, a page at a time, filtered by status, workflow, time
 -- and id prefix.

@@ -126,8 +126,8 @@ WAKE_PAUSED = """
 WITH woken AS (
     UPDATE {s}.executions
     SET status = 'pending', wake_at = {s}.clock_now(), wait_kind = NULL, waiting_for = NULL,
-        updated_at = {s}.clock_now()
-    WHERE status = 'waiting' AND wait_kind = 'paused' AND waiting_for = %(rule)s
+        paused_by = NULL, updated_at = {s}.clock_now()
+    WHERE status = 'waiting' AND wait_kind = 'paused' AND paused_by = %(rule)s
     RETURNING id
 )
 SELECT count(*), pg_notify(%(channel)s, '') FROM woken"""

@@ -24,7 +24,8 @@ SET status = 'running', owner = gen_random_uuid(),
     lost_leases = e.lost_leases + CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
     lost_owner = CASE WHEN e.status = 'running' THEN e.owner ELSE e.lost_owner END,
     claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {s}.clock_now(),
-    wake_at = NULL, wait_kind = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
+    wake_at = NULL, wait_kind = NULL, waiting_for = NULL, paused_by = NULL,
+    updated_at = {s}.clock_now()
 FROM due WHERE e.id = due.id
 RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e.retry::text,
           e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),

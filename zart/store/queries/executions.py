@@ -6,7 +6,7 @@ value is a bound parameter.
 
 from __future__ import annotations
 
-from .common import FENCE
+from .common import ACTIVE_RULE, FENCE
 
 LOAD_HISTORY = """
 SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline
@@ -169,12 +169,30 @@ SELECT (SELECT payload::text FROM arrived), EXISTS (SELECT 1 FROM arrived),
 SUSPEND = """
 UPDATE {s}.executions
 SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = %(wait_kind)s,
-    waiting_for = %(waiting_for)s, wake_at = LEAST(%(wake_at)s::timestamptz, deadline),
-    updated_at = {s}.clock_now()
+    waiting_for = %(waiting_for)s, paused_by = %(paused_by)s,
+    wake_at = LEAST(%(wake_at)s::timestamptz, deadline), updated_at = {s}.clock_now()
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
 LOCK_FENCE = "WITH" + FENCE + " SELECT 1 FROM fence"
+
+# Suspends in front of a step a pause rule holds, while that rule is still active in the
+# database: FOR SHARE orders this against the rule's lifting (whose UPDATE waits for this, or
+# this for it, and then sees it lifted), so an execution never suspends on a rule already
+# lifted and stays there. Returns (rule active, suspended).
+SUSPEND_PAUSED = """
+WITH rule AS (
+    SELECT p.until FROM {s}.pause_rules p WHERE p.id = %(rule)s AND """ + ACTIVE_RULE + """
+    FOR SHARE
+), paused AS (
+    UPDATE {s}.executions e
+    SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'paused',
+        waiting_for = %(step)s, paused_by = %(rule)s, wake_at = LEAST(rule.until, e.deadline),
+        updated_at = {s}.clock_now()
+    FROM rule WHERE e.id = %(id)s AND e.owner = %(owner)s AND e.status = 'running'
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM rule), EXISTS (SELECT 1 FROM paused)"""
 
 # Suspends on a parallel's children, with the count of those still open (counted under the
 # parent's lock, which every child completion takes first).
