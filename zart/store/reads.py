@@ -25,6 +25,7 @@ from ..views import (
     WorkerView,
 )
 from .base import Connection, StoreBase, translate_errors
+from .records import ExecutionState
 from .waiting import explain
 
 __all__ = ["ReadModel", "decode_cursor", "encode_cursor"]
@@ -84,22 +85,21 @@ class ReadModel(StoreBase):
         """Everything about one execution, from one consistent snapshot."""
         with self.connection() as c, translate_errors(), c.transaction():
             c.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row = c.execute(self.sql.EXECUTION, {"id": execution_id}).fetchone()
-            if row is None:
+            found = c.execute(self.sql.EXECUTION, {"id": execution_id}).fetchone()
+            if found is None:
                 raise ExecutionNotFound(f"no execution {execution_id!r}")
+            row = ExecutionState(*found)
             runs = self._runs(c, execution_id, row)
             actions = [ActionView(a, by, at, _loads(d)) for a, by, at, d in c.execute(
                 self.sql.ACTIONS, {"id": execution_id}).fetchall()]
             waiting = explain(self, c, row, runs[-1].history)
-        (summary, (input_text, result_text, error_text, max_attempts, lost_leases, deadline)) = (
-            _summary(row), row[11:17])
         return ExecutionDetail(
-            summary.id, summary.workflow, summary.status, _loads(input_text),
-            _loads(result_text), _loads(error_text), summary.attempt, max_attempts,
-            lost_leases, summary.created_at, summary.updated_at, summary.finished_at,
-            deadline, summary.run, runs, actions, waiting)
+            row.id, row.workflow, row.status, _loads(row.input_text), _loads(row.result_text),
+            _loads(row.error_text), row.attempt, row.max_attempts, row.lost_leases,
+            row.created_at, row.updated_at, row.finished_at, row.deadline, row.run, runs,
+            actions, waiting)
 
-    def _runs(self, c: Connection, execution_id: str, row: Sequence[Any]) -> list[RunView]:
+    def _runs(self, c: Connection, execution_id: str, row: ExecutionState) -> list[RunView]:
         args = {"id": execution_id, "preview": PREVIEW}
         attempts: dict[tuple[int, int], list[AttemptView]] = {}
         for run, seq, attempt, started, finished, error in c.execute(
@@ -109,7 +109,7 @@ class ReadModel(StoreBase):
         archived: dict[int, list[CommandView]] = {}
         for r in c.execute(self.sql.ARCHIVED_HISTORY, args).fetchall():
             archived.setdefault(r[0], []).append(_command(r[1:], attempts.get((r[0], r[1]))))
-        current_run = row[7]
+        current_run = row.run
         runs: list[RunView] = []
         began_by, rerun_from = "start", None
         for run, started, ended, status, result, error, reason, from_step in c.execute(
@@ -119,8 +119,9 @@ class ReadModel(StoreBase):
             began_by, rerun_from = reason, from_step
         history = [_command(r, attempts.get((current_run, r[0])))
                    for r in c.execute(self.sql.HISTORY, args).fetchall()]
-        runs.append(RunView(current_run, row[22], row[5], row[2], began_by, rerun_from,
-                            _loads(row[12]), _loads(row[13]), history))
+        runs.append(RunView(current_run, row.run_started_at, row.finished_at, row.status,
+                            began_by, rerun_from, _loads(row.result_text),
+                            _loads(row.error_text), history))
         return runs
 
     def stats(self) -> Stats:

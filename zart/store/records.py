@@ -12,8 +12,8 @@ from typing import Any
 from .. import serde
 from ..retry import RetryPolicy
 
-__all__ = ["ChildClaim", "ChildOutcome", "Claim", "ExecutionRow", "WorkerInfo", "child_claim",
-           "error_text"]
+__all__ = ["ChildClaim", "ChildOutcome", "Claim", "ExecutionRow", "ExecutionState", "WorkerInfo",
+           "child_claim", "error_text"]
 
 
 @dataclass(slots=True)
@@ -115,3 +115,35 @@ class WorkerInfo:
     threads: int
     lease: float
     workflows: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionState:
+    """An execution's row as the read model reads it (``queries.reads.EXECUTION``)."""
+
+    id: str
+    workflow: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    attempt: int
+    run: int
+    wait_kind: str | None
+    waiting_for: str | None
+    wake_at: datetime | None
+    input_text: str | None
+    result_text: str | None
+    error_text: str | None
+    max_attempts: int
+    lost_leases: int
+    deadline: datetime | None
+    owner: uuid.UUID | None
+    lease_until: datetime | None
+    worker_id: uuid.UUID | None
+    claimed_at: datetime | None
+    open_children: int
+    run_started_at: datetime
+    now: datetime
+    """The database's clock when it was read."""
+    paused_by: int | None

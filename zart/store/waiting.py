@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..constants import FINAL_STATUSES, ExecutionStatus, WaitKind
 from ..views import CommandView, Waiting
 from .base import Connection
+from .records import ExecutionState
 
 if TYPE_CHECKING:
     from .reads import ReadModel
@@ -23,36 +24,35 @@ def _at(when: datetime | None) -> str:
     return "(no time)" if when is None else when.isoformat(timespec="seconds")
 
 
-def explain(store: ReadModel, c: Connection, row: Sequence[Any],
+def explain(store: ReadModel, c: Connection, row: ExecutionState,
             history: list[CommandView]) -> Waiting:
-    """The answer for an execution row shaped like ``queries.reads.EXECUTION``."""
-    status, wait_kind, waiting_for, wake_at = row[2], row[8], row[9], row[10]
-    now = row[23]
-    if status in FINAL_STATUSES:
-        return Waiting("finished", f"{status} at {_at(row[5])}; waits on nothing")
-    if status == ExecutionStatus.RUNNING:
+    """The answer for an execution as the read model read it."""
+    if row.status in FINAL_STATUSES:
+        return Waiting("finished", f"{row.status} at {_at(row.finished_at)}; waits on nothing")
+    if row.status == ExecutionStatus.RUNNING:
         return _held(store, c, row)
-    if status == ExecutionStatus.WAITING or (wake_at is not None and wake_at > now):
-        explained = _suspended(store, c, row, wait_kind, waiting_for, wake_at, history)
+    if row.status == ExecutionStatus.WAITING or (row.wake_at is not None
+                                                 and row.wake_at > row.now):
+        explained = _suspended(store, c, row, history)
         if explained is not None:
             return explained
     return _due(store, c, row)
 
 
-def _held(store: ReadModel, c: Connection, row: Sequence[Any]) -> Waiting:
-    worker_id, claimed_at, lease_until = row[19], row[20], row[18]
+def _held(store: ReadModel, c: Connection, row: ExecutionState) -> Waiting:
+    worker_id, claimed_at, lease_until = row.worker_id, row.claimed_at, row.lease_until
     found = None if worker_id is None else c.execute(store.sql.WORKER,
                                                      {"id": worker_id}).fetchone()
     who = f"{found[0]}:{found[1]}" if found else "a worker (claimed by hand)"
     text = (f"held by worker {who} since {_at(claimed_at)}, lease until {_at(lease_until)}")
-    if lease_until is not None and lease_until < row[23]:
+    if lease_until is not None and lease_until < row.now:
         text += " (expired: another worker will take it over)"
     return Waiting("held", text, worker=who, since=claimed_at, lease_until=lease_until)
 
 
-def _suspended(store: ReadModel, c: Connection, row: Sequence[Any], wait_kind: str | None,
-               waiting_for: str | None, wake_at: datetime | None,
+def _suspended(store: ReadModel, c: Connection, row: ExecutionState,
                history: list[CommandView]) -> Waiting | None:
+    wait_kind, waiting_for, wake_at = row.wait_kind, row.waiting_for, row.wake_at
     pending = next((h for h in reversed(history) if h.status != "done" and not h.child), None)
     if wait_kind == WaitKind.SLEEP:
         name = pending.name if pending else "?"
@@ -64,7 +64,7 @@ def _suspended(store: ReadModel, c: Connection, row: Sequence[Any], wait_kind: s
         text += f" (deadline {_at(deadline)})" if deadline else " (no deadline)"
         return Waiting("event", text, event=waiting_for, deadline=deadline)
     if wait_kind == WaitKind.CHILDREN:
-        open_children = int(row[21])
+        open_children = row.open_children
         group = [h for h in history if h.child]
         total = len(group)
         done = total - open_children
@@ -77,9 +77,9 @@ def _suspended(store: ReadModel, c: Connection, row: Sequence[Any], wait_kind: s
                            + (f" (attempt {attempt})" if attempt else ""),
                            step=waiting_for, until=wake_at, attempt=attempt)
         return Waiting("retrying", f"retrying the workflow's body at {_at(wake_at)} "
-                       f"(attempt {row[6]})", until=wake_at, attempt=int(row[6]))
+                       f"(attempt {row.attempt})", until=wake_at, attempt=row.attempt)
     if wait_kind == WaitKind.PAUSED:
-        rule = row[24]
+        rule = row.paused_by
         found = None if rule is None else c.execute(store.sql.PAUSE_RULE,
                                                     {"id": rule}).fetchone()
         reason = f": {found[4]}" if found and found[4] else ""
@@ -90,8 +90,8 @@ def _suspended(store: ReadModel, c: Connection, row: Sequence[Any], wait_kind: s
     return None
 
 
-def _due(store: ReadModel, c: Connection, row: Sequence[Any]) -> Waiting:
-    workflow, wake_at, now = row[1], row[10], row[23]
+def _due(store: ReadModel, c: Connection, row: ExecutionState) -> Waiting:
+    workflow, wake_at, now = row.workflow, row.wake_at, row.now
     if wake_at is not None and wake_at > now:
         return Waiting("due", f"due at {_at(wake_at)}", until=wake_at)
     rules = [r for r in store_rules(store, c) if _holds(r, row)]
@@ -112,6 +112,6 @@ def store_rules(store: ReadModel, c: Connection) -> list[Sequence[Any]]:
     return list(c.execute(store.sql.PAUSE_RULES, {"active": True}).fetchall())
 
 
-def _holds(rule: Sequence[Any], row: Sequence[Any]) -> bool:
+def _holds(rule: Sequence[Any], row: ExecutionState) -> bool:
     """Whether an execution-wide rule (no step pattern) holds this execution."""
-    return (rule[3] is None and rule[1] in (None, row[1]) and rule[2] in (None, row[0]))
+    return rule[3] is None and rule[1] in (None, row.workflow) and rule[2] in (None, row.id)
