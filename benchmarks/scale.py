@@ -56,13 +56,17 @@ TITLE = "claim and checkpoint cost at scale"
 
 OPS = ["create", "claim", "checkpoint", "complete", "claim_children", "next_due",
        "next_due_other", "load_history"]
+READS = ["list", "list_status", "list_workflow", "list_page_2", "describe"]
+"""The read model (what the CLI, the HTTP API and the dashboard read): a first page of 50
+executions, filtered by status or by workflow, a second page through the cursor, and the
+description of one execution."""
 PROBE = "bench-probe"  # a workflow no worker runs: the probes are claimed by hand
 
 
 def probe(bench: Bench, store: Store, conn: psycopg.Connection[Any], tag: str,
           count: int) -> dict[str, list[float]]:
     """Time each hot store statement ``count`` times, one call at a time."""
-    times: dict[str, list[float]] = {op: [] for op in [*OPS, "insert"]}
+    times: dict[str, list[float]] = {op: [] for op in [*OPS, *READS, "insert"]}
     retry = workflows.steps.retry
     clock = time.perf_counter
 
@@ -93,6 +97,14 @@ def probe(bench: Bench, store: Store, conn: psycopg.Connection[Any], tag: str,
         timed("claim_children", lambda: store.claim_children(steps, 1, 600.0, conn))
         timed("next_due", lambda: store.next_due(names, steps, conn))
         timed("next_due_other", lambda: store.next_due([PROBE], (), conn))
+    page = partial(store.list_executions, statuses=None, workflow=None, created_after=None,
+                   created_before=None, id_prefix=None, limit=50, cursor=None)
+    for _ in range(count):
+        first = timed("list", page)
+        timed("list_status", partial(page, statuses=["completed"]))
+        timed("list_workflow", partial(page, workflow="bench-steps"))
+        timed("list_page_2", partial(page, cursor=first.cursor))
+        timed("describe", partial(store.describe, claim.execution_id))
     conn.execute(bench.sql("DELETE FROM {s}.executions WHERE workflow = %s"), (PROBE,))
     return times
 
@@ -170,7 +182,7 @@ def run(bench: Bench) -> None:
     threads = 8
     app = bench.reset()
     create_limit_table(bench)
-    store = Store(bench.dsn, bench.schema, min_size=1, max_size=1, name="zart-bench-scale")
+    store = Store(bench.dsn, bench.schema, min_size=1, max_size=2, name="zart-bench-scale")
     conditions: list[dict[str, Any]] = []
     held: dict[str, Any] = {}
     try:
@@ -226,7 +238,7 @@ def run(bench: Bench) -> None:
                  float(busy), "none may be held (a count, not a cost ratio)",
                  shown="none held" if busy == 0 else f"{busy} HELD")
 
-    base = {op: percentile(conditions[0]["times"][op], 0.5) for op in [*OPS, "insert"]}
+    base = {op: percentile(conditions[0]["times"][op], 0.5) for op in [*OPS, *READS, "insert"]}
     table = report.table(
         f"hot path: p50 per call of {count} one-at-a-time calls; (xN) = against empty tables; "
         f"limit: autocommit INSERT at the same moment",
@@ -234,10 +246,15 @@ def run(bench: Bench) -> None:
     other = report.table(
         "dispatcher rounds and replays: p50 per call; (xN) = against empty tables",
         ["condition", "claim_children", "next_due", "next_due, other wf", "load_history"])
+    reads = report.table(
+        "read model (CLI, HTTP API, dashboard): p50 per call of a 50-row page, filtered, the "
+        "next page by cursor, one description; (xN) = against empty tables",
+        ["condition", "list", "list, status", "list, workflow", "page 2", "describe"])
     for cond in conditions:
-        p50 = {op: percentile(cond["times"][op], 0.5) for op in [*OPS, "insert"]}
+        p50 = {op: percentile(cond["times"][op], 0.5) for op in [*OPS, *READS, "insert"]}
         cond["p50"] = p50
-        cond["p99"] = {op: percentile(cond["times"][op], 0.99) for op in [*OPS, "insert"]}
+        cond["p99"] = {op: percentile(cond["times"][op], 0.99)
+                       for op in [*OPS, *READS, "insert"]}
 
         def cell(op: str, p50: dict[str, float] = p50,
                  empty: bool = cond is conditions[0]) -> str:
@@ -249,6 +266,12 @@ def run(bench: Bench) -> None:
                   fmt_ratio(safe_div(p50["claim"], p50["insert"])),
                   fmt_ratio(safe_div(p50["checkpoint"], p50["insert"])))
         other.add(cond["label"], *(cell(op) for op in OPS[4:]))
+        reads.add(cond["label"], *(cell(op) for op in READS))
+        if cond is not conditions[0]:
+            for op in ("list", "list_status", "describe"):
+                report.ratio(f"{op} p50 growth, {cond['label']}", fmt_time(p50[op]),
+                             fmt_time(base[op]), safe_div(p50[op], base[op]),
+                             "the same read on empty tables")
         for op in ("claim", "checkpoint"):
             report.ratio(f"{op} p50, {cond['label']}", fmt_time(p50[op]),
                          fmt_time(p50["insert"]), safe_div(p50[op], p50["insert"]),
@@ -263,6 +286,7 @@ def run(bench: Bench) -> None:
                          "the same statement on empty tables")
     report.show(table)
     report.show(other)
+    report.show(reads)
     for cond in conditions:
         cond["times"] = {op: len(v) for op, v in cond["times"].items()}  # counts only
     report.data = {"calls_per_op": count, "threads_held": held, "conditions": conditions}
