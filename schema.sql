@@ -63,8 +63,8 @@ CREATE TABLE executions (
                                                   -- history, whatever a claim's snapshot saw
     lost_owner    uuid,                           -- the owner the last takeover found: given
                                                   -- back if that worker proves alive
-    wait_kind     text CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children',
-                                                'paused')),
+    wait_kind     text CHECK (wait_kind IN ('sleep', 'retry', 'backoff', 'event',
+                                                'children', 'paused')),
     worker_id     uuid,                           -- the worker that claimed it last
     claimed_at    timestamptz,
     run           integer NOT NULL DEFAULT 1,     -- restarts and reruns begin a new run
@@ -120,6 +120,7 @@ CREATE TABLE steps (
     lost_owner     uuid,                          -- children: as executions.lost_owner
     worker_id      uuid,                          -- children: the worker that claimed it last
     started_at     timestamptz,                   -- when its last attempt started
+    backoffs       integer NOT NULL DEFAULT 0,    -- RetryAfter requests in a row
     PRIMARY KEY (execution_id, seq),
     UNIQUE (execution_id, kind, name)
 );

@@ -60,5 +60,7 @@ class WaitKind(StrEnum):
     """The event ``waiting_for`` (with a deadline at ``wake_at``, if any)."""
     CHILDREN = "children"
     """Parallel children still open (``open_children`` of them)."""
+    BACKOFF = "backoff"
+    """The step ``waiting_for`` asked to be run again later (:class:`zart.RetryAfter`)."""
     PAUSED = "paused"
     """A pause rule (its id in ``waiting_for``) holds it in front of a step."""

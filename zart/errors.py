@@ -21,6 +21,7 @@
         └── EventTimeout          a wait_for_event reached its timeout first
 
     NonRetryableError             (raised by *your* step: fail at once, never retried)
+    RetryAfter                    (raised by *your* step: run it again after a delay)
 
 ``StepFailed`` and ``EventTimeout`` arrive inside the workflow body at the ``yield`` and can be
 handled with ``try/except``; the handled path replays identically because outcomes are
@@ -45,6 +46,7 @@ __all__ = [
     "NonRetryableError",
     "PauseRuleNotFound",
     "ResultTimeout",
+    "RetryAfter",
     "SerializationError",
     "StepFailed",
     "StepTimeout",
@@ -218,6 +220,24 @@ class EventTimeout(StepFailed):
 
     def _describe(self) -> str:
         return self.message  # a timeout is not a failed attempt
+
+
+class RetryAfter(Exception):
+    """Raise it from a step to run it again after ``delay`` (a rate-limited API answered 429
+    with Retry-After): the execution suspends without holding a thread, and the retry does
+    not spend one of the step's retry attempts. A step may back off at most
+    ``MAX_BACKOFFS`` times in a row (then it fails, so it cannot loop forever), each for at
+    most a day."""
+
+    MAX_BACKOFFS = 100
+    MAX_DELAY = 86400.0
+
+    def __init__(self, delay: Any, reason: str = "") -> None:
+        from .durations import parse_duration
+
+        self.delay = min(parse_duration(delay, what="RetryAfter delay"), self.MAX_DELAY)
+        self.reason = reason
+        super().__init__(f"retry after {self.delay:g}s" + (f": {reason}" if reason else ""))
 
 
 class NonRetryableError(Exception):

@@ -57,6 +57,8 @@ class Record:
     attempt: int = 0
     wake_at: datetime | None = None
     deadline: datetime | None = None
+    backoffs: int = 0
+    """How often in a row the step asked to be run again later (zart.RetryAfter)."""
 
     @property
     def key(self) -> Key:

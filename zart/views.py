@@ -140,8 +140,9 @@ class ActionView(_JSON):
 class Waiting(_JSON):
     """Why an execution is where it is, in words (``text``) and in data.
 
-    ``state``: ``sleeping``, ``event``, ``children``, ``retrying``, ``paused``, ``due``,
-    ``no_worker``, ``held``, ``finished``. The other fields are set as they apply.
+    ``state``: ``sleeping``, ``event``, ``children``, ``retrying``, ``backing_off``,
+    ``paused``, ``due``, ``no_worker``, ``held``, ``finished``. The other fields are set as
+    they apply.
     """
 
     state: str

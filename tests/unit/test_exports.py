@@ -32,6 +32,7 @@ EXPECTED_PUBLIC_NAMES = [
     "Parallel",
     "PauseRuleNotFound",
     "ResultTimeout",
+    "RetryAfter",
     "RetryPolicy",
     "SerializationError",
     "Sleep",

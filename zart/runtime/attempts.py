@@ -31,7 +31,7 @@ import psycopg
 
 from .. import serde
 from ..context import ExecutionContext, bound
-from ..errors import DatabaseUnavailable, SerializationError
+from ..errors import DatabaseUnavailable, RetryAfter, SerializationError
 from ..interpreter import is_user_interrupt
 from ..retry import NO_RETRY, RetryPolicy
 from ..store import Connection
@@ -248,7 +248,10 @@ def _failed(call: StepCall, exc: BaseException, elapsed: float) -> AttemptOutcom
     """The step's own exception as the failure to record; marked never to be retried when
     its policy (or the exception itself) says so."""
     error = serde.encode_error(exc, attempts=call.ctx.attempt)
-    if not call.retry.retries_error(exc):
+    if isinstance(exc, RetryAfter):  # not a failure: a request to run again later
+        error["retry_after"] = exc.delay
+        error.pop("traceback", None)
+    elif not call.retry.retries_error(exc):
         error["retryable"] = False
     return AttemptOutcome(False, error=error, elapsed=elapsed)
 

@@ -21,7 +21,7 @@ from ..store import ChildClaim, ChildOutcome, Connection
 from ..workflow import StepFunction, get_step, registered_steps, step_key
 from .attempts import LeaseExpired, StepCall, run_attempt
 from .completions import ChildCompletions
-from .hooks import Hooks, failure, log_failed_attempt, retry_delay
+from .hooks import Hooks, backoff_delay, failure, log_failed_attempt, retry_delay
 from .lanes import Lane
 
 __all__ = ["ChildRunner", "function_ref", "known_refs", "resolve_function"]
@@ -133,6 +133,12 @@ class ChildRunner:
         if result.ok:
             return self._complete_child(child, True, result.value_text, None, lane)
         error = result.error or {}
+        backoff = backoff_delay(error, child.backoffs)
+        if backoff is not None:  # asked to run again later: spend no attempt
+            if not store.retry_child_later(child, error, backoff, lane.conn, backoff=True):
+                self.hooks.on_lost(child)
+            self.hooks.on_suspend()
+            return None
         delay = retry_delay(retry, child.attempt, error,
                              str(options.get("timeout_scope", "global")))
         log_failed_attempt(child.execution_id, child.workflow, child.name, child.attempt,

@@ -40,7 +40,15 @@ from ..workflow import get_workflow
 from .attempts import AttemptOutcome, LeaseExpired, StepCall, run_attempt, timeout_failure
 from .children import ChildRunner, function_ref, known_refs
 from .completions import ChildCompletions
-from .hooks import Held, Hooks, failure, fields, log_failed_attempt, retry_delay
+from .hooks import (
+    Held,
+    Hooks,
+    backoff_delay,
+    failure,
+    fields,
+    log_failed_attempt,
+    retry_delay,
+)
 from .lanes import Lane
 from .pauses import PauseCache
 
@@ -343,6 +351,17 @@ class Executor:
                 f"attempt {attempt} finished after the step's deadline; its late result is "
                 f"not recorded")), elapsed=result.elapsed)
         error = result.error or {}
+        backoff = backoff_delay(error, record.backoffs if record is not None else 0)
+        if backoff is not None:  # asked to run again later: suspend, spend no attempt
+            log.info("step %r of execution %s asked to run again in %.1fs", step.name,
+                     claim.execution_id, backoff,
+                     extra=fields(claim.execution_id, claim.workflow, step.name, attempt))
+            if store.retry_step_later(claim, seq, step.name, attempt - 1, error, backoff,
+                                      lane.conn, elapsed=result.elapsed, backoff=True):
+                self.on_suspend()
+            else:
+                self._lost(claim, lane)
+            return None
         delay = retry_delay(step.retry, attempt, error, step.timeout_scope)
         log_failed_attempt(claim.execution_id, claim.workflow, step.name, attempt,
                            step.retry.max_attempts, error, delay)

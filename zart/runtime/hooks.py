@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import RetryAfter
 from ..retry import RetryPolicy
 from ..store import ChildClaim, Claim, Store
 from .lanes import Lane
 from .pauses import ActiveRule, PauseCache
 
-__all__ = ["Held", "Hooks", "failure", "fields", "log_failed_attempt", "retry_delay"]
+__all__ = ["Held", "Hooks", "backoff_delay", "failure", "fields", "log_failed_attempt",
+           "retry_delay"]
 
 log = logging.getLogger("zart.runtime.steps")
 
@@ -49,9 +51,26 @@ def failure(name: str, kind: str, message: str, attempts: int) -> dict[str, Any]
             "attempts": attempts, "step": name}
 
 
+def backoff_delay(error: dict[str, Any], backoffs: int) -> float | None:
+    """Seconds before running a step again that asked for it (zart.RetryAfter), or None: it
+    did not ask, or it asked too often in a row (``error`` then says so: a final failure)."""
+    delay = error.get("retry_after")
+    if delay is None:
+        return None
+    if backoffs < RetryAfter.MAX_BACKOFFS:
+        return float(delay)
+    error.pop("retry_after")
+    error["retryable"] = False
+    error["message"] = (f"{error.get('message')}: the step asked to run again later "
+                        f"{RetryAfter.MAX_BACKOFFS} times in a row; giving up")
+    return None
+
+
 def retry_delay(retry: RetryPolicy, attempt: int, error: dict[str, Any],
                 scope: str) -> float | None:
     """Seconds before the next attempt of a failed step, or None: its failure is final."""
+    if error.get("retry_after") is not None:
+        return None
     if error.get("retryable") is False:
         return None
     if error.get("kind") == "StepTimeout" and scope == "global":

@@ -47,12 +47,12 @@ class ChildTransitions(StoreBase):
         return accepted, [child_claim(r[1:], expires) for r in rows if r[1] is not None]
 
     def retry_child_later(self, child: ChildClaim, error: dict[str, Any], delay: float,
-                          conn: Connection | None = None) -> bool:
+                          conn: Connection | None = None, *, backoff: bool = False) -> bool:
         """Record a child's failed attempt; it becomes claimable again after ``delay``."""
         with self.connection(conn) as c:
             row = c.execute(self.sql.RETRY_CHILD_LATER, {
                 "id": child.execution_id, "seq": child.seq, "owner": child.owner,
-                "error": serde.dumps(error), "delay": delay}).fetchone()
+                "error": serde.dumps(error), "delay": delay, "backoff": backoff}).fetchone()
         return row is not None
 
     def release_child(self, child: ChildClaim, conn: Connection | None = None) -> None:

@@ -29,8 +29,8 @@ class ExecutionTransitions(StoreBase):
         """Every recorded command of the execution, in order: one query."""
         with self.connection(conn) as c:
             rows = c.execute(self.sql.LOAD_HISTORY, {"id": execution_id}).fetchall()
-        return [Record(r[0], r[1], r[2], r[3], r[4], r[5], serde.loads(r[6]), r[7], r[8], r[9])
-                for r in rows]
+        return [Record(r[0], r[1], r[2], r[3], r[4], r[5], serde.loads(r[6]), r[7], r[8], r[9],
+                       r[10]) for r in rows]
 
     def checkpoint(self, claim: Claim, record: Record, conn: Connection | None = None, *,
                    fresh: bool = False, elapsed: float = 0.0) -> bool:
@@ -88,14 +88,16 @@ class ExecutionTransitions(StoreBase):
 
     def retry_step_later(self, claim: Claim, seq: int, name: str, attempt: int,
                          error: dict[str, Any], delay: float,
-                         conn: Connection | None = None, *, elapsed: float = 0.0) -> bool:
+                         conn: Connection | None = None, *, elapsed: float = 0.0,
+                         backoff: bool = False) -> bool:
         """Record a failed attempt (kept in step_attempts) and suspend the execution until
-        the retry is due."""
+        the retry is due. ``backoff``: the step asked for it (zart.RetryAfter); ``attempt``
+        is then the attempt before this one, so the retry spends none."""
         with self.connection(conn) as c:
             row = c.execute(self.sql.RETRY_STEP_LATER, {
                 "id": claim.execution_id, "owner": claim.owner, "seq": seq, "name": name,
                 "attempt": attempt, "error": serde.dumps(error), "delay": delay,
-                "elapsed": elapsed}).fetchone()
+                "elapsed": elapsed, "backoff": backoff}).fetchone()
         return row is not None
 
     def schedule_sleep(self, claim: Claim, seq: int, name: str, seconds: float | None,

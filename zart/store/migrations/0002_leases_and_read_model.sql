@@ -19,7 +19,7 @@ ALTER TABLE steps ADD COLUMN lost_owner uuid;
 -- What a waiting execution waits on, typed (version 1 marked parallel children with the
 -- event name '#parallel').
 ALTER TABLE executions ADD COLUMN wait_kind text
-    CHECK (wait_kind IN ('sleep', 'retry', 'event', 'children', 'paused'));
+    CHECK (wait_kind IN ('sleep', 'retry', 'backoff', 'event', 'children', 'paused'));
 UPDATE executions SET wait_kind = 'children', waiting_for = NULL
 WHERE waiting_for = '#parallel';
 UPDATE executions SET wait_kind = 'event' WHERE waiting_for IS NOT NULL AND wait_kind IS NULL;
@@ -51,8 +51,10 @@ CREATE INDEX executions_workflow_created ON executions (workflow, created_at DES
 CREATE INDEX executions_id_prefix ON executions (id text_pattern_ops);
 CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
 
--- When each command started (its outcome's time is finished_at).
+-- When each command started (its outcome's time is finished_at), and how often in a row it
+-- asked to be run again later (zart.RetryAfter: bounded).
 ALTER TABLE steps ADD COLUMN started_at timestamptz;
+ALTER TABLE steps ADD COLUMN backoffs integer NOT NULL DEFAULT 0;
 
 -- Every failed attempt of a step, kept: the history row holds only the last outcome.
 CREATE TABLE step_attempts (

@@ -63,12 +63,16 @@ SELECT counted.seqs, claimed.* FROM counted LEFT JOIN claimed ON true""").replac
     "OPENS", "(e.open_children <= counted.n AND e.status = 'waiting' "
              "AND e.wait_kind = 'children')")
 
-# A child's failed attempt with a retry left: kept in step_attempts, claimable again later.
+# A child's failed attempt with a retry left: kept in step_attempts, claimable again later. A
+# child that asked to run again later (%(backoff)s) spends no attempt (its claim counts it
+# again) and is counted in backoffs.
 RETRY_CHILD_LATER = """
 WITH saved AS (
     UPDATE {s}.steps
     SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NULL,
-        wake_at = {s}.clock_now() + make_interval(secs => %(delay)s)
+        wake_at = {s}.clock_now() + make_interval(secs => %(delay)s),
+        attempt = CASE WHEN %(backoff)s THEN attempt - 1 ELSE attempt END,
+        backoffs = CASE WHEN %(backoff)s THEN backoffs + 1 ELSE 0 END
     WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'
     RETURNING execution_id, seq, name, attempt, started_at
 ), failed AS (

@@ -9,7 +9,8 @@ from __future__ import annotations
 from .common import ACTIVE_RULE, FENCE
 
 LOAD_HISTORY = """
-SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline
+SELECT seq, kind, name, status, ok, value::text, error::text, attempt, wake_at, deadline,
+       backoffs
 FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
 
 # Any outcome, at any position (a retry or a timed attempt may have left a row there). A step's
@@ -78,19 +79,22 @@ SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.starte
 WHERE t.status <> 'done'
 RETURNING EXTRACT(EPOCH FROM deadline - {s}.clock_now())::float8"""
 
-# A failed attempt with a retry left: kept in step_attempts, the row waits for the retry, and
-# the execution suspends until it is due.
+# A failed attempt with a retry left (or a step that asked to be run again later: %(backoff)s,
+# which spends no attempt and is counted in backoffs): kept in step_attempts, the row waits
+# for the retry, and the execution suspends until it is due.
 RETRY_STEP_LATER = "WITH" + FENCE + """,
     saved AS (
         INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, error,
-                                    wake_at, started_at)
+                                    wake_at, started_at, backoffs)
         SELECT id, %(seq)s, 'step', %(name)s, 'pending', %(attempt)s, %(error)s::json,
                {s}.clock_now() + make_interval(secs => %(delay)s),
-               {s}.clock_now() - make_interval(secs => %(elapsed)s)
+               {s}.clock_now() - make_interval(secs => %(elapsed)s),
+               CASE WHEN %(backoff)s THEN 1 ELSE 0 END
         FROM fence
         ON CONFLICT (execution_id, seq) DO UPDATE
         SET status = 'pending', attempt = EXCLUDED.attempt, error = EXCLUDED.error,
-            wake_at = EXCLUDED.wake_at, started_at = EXCLUDED.started_at
+            wake_at = EXCLUDED.wake_at, started_at = EXCLUDED.started_at,
+            backoffs = CASE WHEN %(backoff)s THEN t.backoffs + 1 ELSE 0 END
         WHERE t.status <> 'done'
         RETURNING wake_at, started_at
     ),
@@ -102,7 +106,8 @@ RETRY_STEP_LATER = "WITH" + FENCE + """,
         FROM fence, saved
     )
 UPDATE {s}.executions e
-SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'retry',
+SET status = 'waiting', owner = NULL, lease_until = NULL,
+    wait_kind = CASE WHEN %(backoff)s THEN 'backoff' ELSE 'retry' END,
     waiting_for = %(name)s, wake_at = LEAST(saved.wake_at, e.deadline),
     updated_at = {s}.clock_now()
 FROM saved WHERE e.id = %(id)s
