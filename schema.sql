@@ -64,7 +64,7 @@ CREATE TABLE executions (
     lost_owner    uuid,                           -- the owner the last takeover found: given
                                                   -- back if that worker proves alive
     wait_kind     text CHECK (wait_kind IN ('sleep', 'retry', 'backoff', 'event',
-                                                'children', 'paused')),
+                                                'children', 'child', 'paused')),
     worker_id     uuid,                           -- the worker that claimed it last
     claimed_at    timestamptz,
     run           integer NOT NULL DEFAULT 1,     -- restarts and reruns begin a new run
@@ -72,7 +72,9 @@ CREATE TABLE executions (
                                                   -- fresh deadline from it
     run_started_at timestamptz,                   -- when the current run began (NULL: at
                                                   -- created_at)
-    paused_by     bigint                          -- wait_kind 'paused': the pause rule
+    paused_by     bigint,                         -- wait_kind 'paused': the pause rule
+    parent_id     text,                           -- a child workflow's parent execution
+    parent_seq    integer                         -- and the position of its command there
 );
 CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 'waiting');
 -- Every execution's row is updated several times in its life (claimed, suspended, woken,
@@ -89,6 +91,7 @@ CREATE INDEX executions_workflow_created ON executions (workflow, created_at DES
 CREATE INDEX executions_id_prefix ON executions (id text_pattern_ops);
 -- Retention (zart.store.admin: purge) deletes the oldest finished first.
 CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 
 -- The history: one row per command key (kind, name) at its position (seq). A row is the
 -- checkpoint once status = 'done' (ok + value, or not ok + error); before that it carries
@@ -99,7 +102,8 @@ CREATE TABLE steps (
     -- the execution exists; the key's check would cost each checkpoint another lookup.
     execution_id   text NOT NULL,
     seq            integer NOT NULL,
-    kind           text NOT NULL CHECK (kind IN ('step', 'sleep', 'event', 'capture')),
+    kind           text NOT NULL CHECK (kind IN ('step', 'sleep', 'event', 'capture',
+                                                 'child')),
     name           text NOT NULL,
     status         text NOT NULL CHECK (status IN ('pending', 'running', 'done', 'cancelled')),
     ok             boolean,
@@ -251,6 +255,60 @@ CREATE TRIGGER executions_done AFTER UPDATE OF status ON executions
 
 CREATE TRIGGER steps_work AFTER INSERT OR UPDATE OF status ON steps
     FOR EACH ROW WHEN (NEW.child AND NEW.status = 'pending') EXECUTE FUNCTION notify_work();
+
+-- A child workflow (zart.child) finished: its outcome becomes the parent's command outcome and
+-- the parent wakes (or, inside a parallel, counts one child fewer toward its barrier), in the
+-- child's finishing transaction. A parent that has finished itself (a cancel) is left alone.
+CREATE FUNCTION child_finished() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+DECLARE
+    in_parallel boolean;
+BEGIN
+    UPDATE steps s
+    SET status = 'done', ok = NEW.status = 'completed',
+        value = CASE WHEN NEW.status = 'completed' THEN NEW.result END,
+        error = CASE WHEN NEW.status = 'completed' THEN NULL ELSE json_build_object(
+            'type', COALESCE(NEW.error->>'type', 'Error'),
+            'module', NEW.error->>'module', 'message', COALESCE(NEW.error->>'message', ''),
+            'traceback', NEW.error->>'traceback', 'attributes', NEW.error->'attributes',
+            'attempts', NEW.attempt, 'kind', 'ChildFailed', 'child', NEW.id,
+            'status', NEW.status) END,
+        finished_at = clock_now()
+    FROM executions p
+    WHERE s.execution_id = NEW.parent_id AND s.seq = NEW.parent_seq AND s.kind = 'child'
+      AND s.status <> 'done' AND p.id = NEW.parent_id
+      AND p.status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING s.child INTO in_parallel;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF in_parallel THEN
+        UPDATE executions
+        SET open_children = GREATEST(open_children - 1, 0),
+            status = CASE WHEN open_children <= 1 AND status = 'waiting'
+                               AND wait_kind = 'children' THEN 'pending' ELSE status END,
+            wake_at = CASE WHEN open_children <= 1 AND status = 'waiting'
+                                AND wait_kind = 'children' THEN clock_now() ELSE wake_at END,
+            wait_kind = CASE WHEN open_children <= 1 AND status = 'waiting'
+                                  AND wait_kind = 'children' THEN NULL ELSE wait_kind END,
+            updated_at = clock_now()
+        WHERE id = NEW.parent_id;
+    ELSE
+        UPDATE executions
+        SET status = 'pending', wake_at = clock_now(), wait_kind = NULL, waiting_for = NULL,
+            updated_at = clock_now()
+        WHERE id = NEW.parent_id AND status = 'waiting' AND wait_kind = 'child'
+          AND waiting_for = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER executions_child_finished AFTER UPDATE OF status ON executions
+    FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL
+                       AND NEW.status IN ('completed', 'failed', 'cancelled')
+                       AND OLD.status NOT IN ('completed', 'failed', 'cancelled'))
+    EXECUTE FUNCTION child_finished();
 
 -- Workers keep the active pause rules in memory: any change tells them to read them again.
 CREATE FUNCTION notify_pause() RETURNS trigger

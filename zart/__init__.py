@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 from .client import Handle, Zart
 from .commands import (
     Capture,
+    ChildWorkflow,
     Command,
     Parallel,
     Sleep,
     Step,
     WaitEvent,
     capture,
+    child,
     now,
     parallel,
     sleep,
@@ -40,6 +42,7 @@ from .commands import (
 from .context import ExecutionContext, context
 from .errors import (
     ActionRefused,
+    ChildFailed,
     ConfigurationError,
     DatabaseUnavailable,
     DuplicateStepName,
@@ -82,6 +85,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ActionRefused",
     "Capture",
+    "ChildFailed",
+    "ChildWorkflow",
     "Command",
     "ConfigurationError",
     "DatabaseUnavailable",
@@ -116,6 +121,7 @@ __all__ = [
     "ZartError",
     "__version__",
     "capture",
+    "child",
     "context",
     "exponential",
     "fixed",

@@ -18,6 +18,7 @@ from .retry import NO_RETRY, RetryPolicy
 __all__ = [
     "MAX_NAME_LENGTH",
     "Capture",
+    "ChildWorkflow",
     "Command",
     "Key",
     "Parallel",
@@ -25,6 +26,7 @@ __all__ = [
     "Step",
     "WaitEvent",
     "capture",
+    "child",
     "now",
     "parallel",
     "sleep",
@@ -231,21 +233,55 @@ class WaitEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildWorkflow:
+    """Start the workflow ``workflow`` with ``data`` as a child execution and wait for it: its
+    result comes back at the ``yield`` (its failure raises :class:`zart.ChildFailed` there).
+
+    ``id``: the child's execution id; by default derived from the parent's id and ``name``,
+    so a replay never starts a second child. ``name`` (by default the workflow's) is the
+    command's name in the parent's history.
+    """
+
+    workflow: str
+    data: Any = None
+    id: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        validate_name(self.workflow, "child workflow name")
+        if not self.name:
+            object.__setattr__(self, "name", self.workflow)
+        validate_name(self.name, "child command name")
+        if self.id is not None:
+            validate_name(self.id, "child execution id")
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        """The one key of this child."""
+        return (("child", self.name),)
+
+    def named(self, name: str) -> ChildWorkflow:
+        """The same child under another command name (and so another default id)."""
+        return replace(self, name=name)
+
+
+@dataclass(frozen=True, slots=True)
 class Parallel:
-    """Run several steps concurrently on any workers; the result is their outcomes in order.
+    """Run several steps (and child workflows) concurrently; the result is their outcomes in
+    order.
 
     Like ``asyncio.gather``: the first failed child (in order) raises at the ``yield``, unless
     ``return_exceptions`` puts the :class:`zart.StepFailed` errors in the list instead.
     """
 
-    steps: tuple[Step, ...]
+    steps: tuple[Step | ChildWorkflow, ...]
     return_exceptions: bool = False
 
     def __post_init__(self) -> None:
         for child in self.steps:
-            if not isinstance(child, Step):
-                raise TypeError(f"parallel() takes steps only, got {type(child).__name__} "
-                                f"{child!r}")
+            if not isinstance(child, Step | ChildWorkflow):
+                raise TypeError(f"parallel() takes steps and child workflows only, got "
+                                f"{type(child).__name__} {child!r}")
         names = [child.name for child in self.steps]
         if len(set(names)) != len(names):
             duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -257,7 +293,7 @@ class Parallel:
     @property
     def keys(self) -> tuple[Key, ...]:
         """One key per child, in order."""
-        return tuple(("step", child.name) for child in self.steps)
+        return tuple(child.keys[0] for child in self.steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +319,7 @@ class Capture:
         return (("capture", self.name),)
 
 
-Command = Step | Sleep | WaitEvent | Parallel | Capture
+Command = Step | Sleep | WaitEvent | Parallel | Capture | ChildWorkflow
 """Anything a workflow may yield."""
 
 
@@ -305,7 +341,18 @@ def wait_for_event(name: str, timeout: Duration | None = None) -> WaitEvent:
     return WaitEvent(name, seconds)
 
 
-def parallel(*steps: Step | list[Step] | tuple[Step, ...],
+def child(workflow: Any, data: Any = None, *, id: str | None = None,
+          name: str | None = None) -> ChildWorkflow:
+    """Start ``workflow`` (a ``@zart.workflow`` or its name) with ``data`` as a child execution
+    and wait for its result: ``result = yield zart.child(send_invoice, order)``."""
+    workflow_name = getattr(workflow, "name", workflow)
+    if not isinstance(workflow_name, str):
+        raise TypeError(f"child() takes a @zart.workflow or its name, got {workflow!r}")
+    return ChildWorkflow(workflow_name, data, id, name or workflow_name)
+
+
+def parallel(*steps: Step | ChildWorkflow | list[Step | ChildWorkflow]
+             | tuple[Step | ChildWorkflow, ...],
              return_exceptions: bool = False) -> Parallel:
     """Run ``steps`` (or one list of them) concurrently; the result lists their results in order."""
     children: tuple[Any, ...] = steps

@@ -47,6 +47,8 @@ class CommandKind(StrEnum):
     SLEEP = "sleep"
     EVENT = "event"
     CAPTURE = "capture"
+    CHILD = "child"
+    """A child workflow: the row's ``fn`` holds the child's execution id."""
 
 
 class WaitKind(StrEnum):
@@ -60,6 +62,8 @@ class WaitKind(StrEnum):
     """The event ``waiting_for`` (with a deadline at ``wake_at``, if any)."""
     CHILDREN = "children"
     """Parallel children still open (``open_children`` of them)."""
+    CHILD = "child"
+    """The child workflow whose execution id is ``waiting_for``."""
     BACKOFF = "backoff"
     """The step ``waiting_for`` asked to be run again later (:class:`zart.RetryAfter`)."""
     PAUSED = "paused"

@@ -18,7 +18,8 @@
     │   └── InvalidCommand        a workflow yielded something that is not a zart command
     └── StepFailed                (raised *into* a workflow at its ``yield``)
         ├── StepTimeout           a step attempt ran past its timeout
-        └── EventTimeout          a wait_for_event reached its timeout first
+        ├── EventTimeout          a wait_for_event reached its timeout first
+        └── ChildFailed           a child workflow failed or was cancelled
 
     NonRetryableError             (raised by *your* step: fail at once, never retried)
     RetryAfter                    (raised by *your* step: run it again after a delay)
@@ -34,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "ActionRefused",
+    "ChildFailed",
     "ConfigurationError",
     "DatabaseUnavailable",
     "DuplicateStepName",
@@ -207,6 +209,37 @@ def _rebuild_step_failed(kind: type[StepFailed], step: str, error_type: str, mes
 
 class StepTimeout(StepFailed):
     """A step attempt ran past its timeout; its late result is never recorded."""
+
+
+class ChildFailed(StepFailed):
+    """A child workflow (``zart.child``) failed or was cancelled; ``child_id`` is its
+    execution id and ``status`` how it ended."""
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int = 1,
+                 error_module: str = "builtins", *, traceback: str | None = None,
+                 attributes: dict[str, Any] | None = None, child_id: str = "",
+                 status: str = "failed"):
+        self.child_id = child_id
+        self.status = status
+        super().__init__(step, error_type, message, attempts, error_module,
+                         traceback=traceback, attributes=attributes)
+
+    def _describe(self) -> str:
+        return (f"child workflow {self.step!r} (execution {self.child_id!r}) {self.status}: "
+                f"{self.error_type}: {self.message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_child_failed, (self.step, self.error_type, self.message,
+                                        self.attempts, self.error_module, self.traceback,
+                                        self.attributes, self.child_id, self.status))
+
+
+def _rebuild_child_failed(step: str, error_type: str, message: str, attempts: int,
+                          error_module: str, traceback: str | None,
+                          attributes: dict[str, Any], child_id: str,
+                          status: str) -> ChildFailed:
+    return ChildFailed(step, error_type, message, attempts, error_module, traceback=traceback,
+                       attributes=attributes, child_id=child_id, status=status)
 
 
 class EventTimeout(StepFailed):

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from . import serde
-from .commands import Capture, Command, Key, Parallel, Sleep, Step, WaitEvent
+from .commands import Capture, ChildWorkflow, Command, Key, Parallel, Sleep, Step, WaitEvent
 from .errors import (
     DuplicateStepName,
     InvalidCommand,
@@ -33,9 +33,9 @@ from .errors import (
 __all__ = ["Broken", "Interpreter", "Outcome", "Pending", "Raised", "Record", "Returned",
            "is_user_interrupt"]
 
-_COMMAND_TYPES = (Step, Sleep, WaitEvent, Parallel, Capture)
+_COMMAND_TYPES = (Step, Sleep, WaitEvent, Parallel, Capture, ChildWorkflow)
 _SINGLE_KINDS: dict[type, str] = {Step: "step", Sleep: "sleep", WaitEvent: "event",
-                                  Capture: "capture"}
+                                  Capture: "capture", ChildWorkflow: "child"}
 
 
 @dataclass(slots=True)

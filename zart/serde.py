@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .errors import EventTimeout, SerializationError, StepFailed, StepTimeout
+from .errors import ChildFailed, EventTimeout, SerializationError, StepFailed, StepTimeout
 
 __all__ = ["MAX_VALUE_BYTES", "decode_step_error", "dumps", "encode_error", "loads", "roundtrip"]
 
@@ -169,6 +169,12 @@ def _storable(text: str) -> str:
 
 def decode_step_error(step: str, error: dict[str, Any]) -> StepFailed:
     """Rebuild the exception a workflow receives for a failed step or an event timeout."""
+    if error.get("kind") == "ChildFailed":
+        return ChildFailed(step, error.get("type", "Error"), error.get("message", ""),
+                           int(error.get("attempts", 1)), error.get("module", "builtins"),
+                           traceback=error.get("traceback"), attributes=error.get("attributes"),
+                           child_id=str(error.get("child", "")),
+                           status=str(error.get("status", "failed")))
     kind: type[StepFailed] = {"StepTimeout": StepTimeout, "EventTimeout": EventTimeout}.get(
         error.get("kind", ""), StepFailed)
     return kind(step, error.get("type", "Error"), error.get("message", ""),

@@ -140,9 +140,9 @@ class ActionView(_JSON):
 class Waiting(_JSON):
     """Why an execution is where it is, in words (``text``) and in data.
 
-    ``state``: ``sleeping``, ``event``, ``children``, ``retrying``, ``backing_off``,
-    ``paused``, ``due``, ``no_worker``, ``held``, ``finished``. The other fields are set as
-    they apply.
+    ``state``: ``sleeping``, ``event``, ``children``, ``child``, ``retrying``,
+    ``backing_off``, ``paused``, ``due``, ``no_worker``, ``held``, ``finished``. The other
+    fields are set as they apply.
     """
 
     state: str
@@ -155,6 +155,7 @@ class Waiting(_JSON):
     open_children: int | None = None
     children: int | None = None
     rule: int | None = None
+    child: str | None = None
     worker: str | None = None
     since: datetime | None = None
     lease_until: datetime | None = None
@@ -182,6 +183,10 @@ class ExecutionDetail(_JSON):
     """Every run, the current one last."""
     actions: list[ActionView]
     waiting: Waiting
+    parent_id: str | None = None
+    """The execution that started this one as a child workflow, if any."""
+    children: list[ExecutionSummary] = field(default_factory=list)
+    """The child workflows this one started."""
 
     @property
     def history(self) -> list[CommandView]:

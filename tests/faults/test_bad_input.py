@@ -506,7 +506,7 @@ CASES = [
     rejected("async-step", lambda env: zart.step("bad-async")(_async_step),
              zart.WorkflowDefinitionError, "async functions are not supported"),
     rejected("parallel-of-a-non-step", lambda env: zart.parallel(bad_marker("t"), "oops"),
-             TypeError, "parallel() takes steps only", "str 'oops'"),
+             TypeError, "parallel() takes steps and child workflows only", "str 'oops'"),
     rejected("parallel-children-with-one-name",
              lambda env: zart.parallel(bad_child(1), bad_child(2)),
              zart.DuplicateStepName, "share the name(s) ['bad-child']"),

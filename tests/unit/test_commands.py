@@ -14,6 +14,7 @@ from zart import serde
 from zart.commands import (
     MAX_NAME_LENGTH,
     Capture,
+    ChildWorkflow,
     Parallel,
     Sleep,
     Step,
@@ -207,8 +208,8 @@ def test_parallel_children_renamed_with_named_are_accepted() -> None:
     [zart.sleep("s", 1), zart.wait_for_event("e"), "step", None],
     ids=["sleep", "event", "str", "none"],
 )
-def test_parallel_takes_steps_only(child: object) -> None:
-    with pytest.raises(TypeError, match="takes steps only"):
+def test_parallel_takes_steps_and_child_workflows_only(child: object) -> None:
+    with pytest.raises(TypeError, match="takes steps and child workflows only"):
         zart.parallel(Step("a", work), child)  # type: ignore[arg-type]
 
 
@@ -230,4 +231,5 @@ def test_now_records_the_utc_time_and_decodes_to_an_aware_datetime() -> None:
 
 
 def test_command_union_covers_every_command_class() -> None:
-    assert set(zart.Command.__args__) == {Step, Sleep, WaitEvent, Parallel, Capture}
+    assert set(zart.Command.__args__) == {Step, Sleep, WaitEvent, Parallel, Capture,
+                                          ChildWorkflow}

@@ -16,6 +16,8 @@ import zart
 EXPECTED_PUBLIC_NAMES = [
     "ActionRefused",
     "Capture",
+    "ChildFailed",
+    "ChildWorkflow",
     "Command",
     "ConfigurationError",
     "DatabaseUnavailable",
@@ -50,6 +52,7 @@ EXPECTED_PUBLIC_NAMES = [
     "ZartError",
     "__version__",
     "capture",
+    "child",
     "context",
     "exponential",
     "fixed",

@@ -8,23 +8,26 @@ recorded together with those of siblings finishing at the same moment on this wo
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from .. import serde
+from ..commands import MAX_NAME_LENGTH, ChildWorkflow
 from ..context import ExecutionContext
 from ..errors import SerializationError
 from ..retry import RetryPolicy
-from ..store import ChildClaim, ChildOutcome, Connection
-from ..workflow import StepFunction, get_step, registered_steps, step_key
+from ..store import ChildClaim, ChildOutcome, Claim, Connection
+from ..workflow import StepFunction, get_step, get_workflow, registered_steps, step_key
 from .attempts import LeaseExpired, StepCall, run_attempt
 from .completions import ChildCompletions
 from .hooks import Hooks, backoff_delay, failure, log_failed_attempt, retry_delay
 from .lanes import Lane
 
-__all__ = ["ChildRunner", "function_ref", "known_refs", "resolve_function"]
+__all__ = ["ChildRunner", "child_start", "derived_child_id", "function_ref", "known_refs",
+           "resolve_function"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,28 @@ def resolve_function(ref: str) -> Callable[..., Any]:
     if not callable(target):
         raise TypeError(f"{ref} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def child_start(parent: Claim, command: ChildWorkflow) -> dict[str, Any]:
+    """What starting the child workflow of ``command`` takes: its id (by default derived from
+    the parent's id, run and the command's name, so a replay never starts a second child),
+    its input and its workflow's settings (the workflow must be registered here)."""
+    workflow = get_workflow(command.workflow)
+    child_id = command.id or derived_child_id(parent.execution_id, command.name, parent.run)
+    return {"name": command.name, "child": child_id, "workflow": workflow.name,
+            "input": serde.dumps(command.data, what=f"the input of child workflow "
+                                                    f"{command.name!r}"),
+            "max_attempts": workflow.retry.max_attempts,
+            "retry": serde.dumps(workflow.retry.to_json()), "timeout": workflow.timeout}
+
+
+def derived_child_id(parent_id: str, name: str, run: int) -> str:
+    """``<parent>/<name>`` (``@run<n>`` after a restart or a rerun); hashed when too long."""
+    full = f"{parent_id}/{name}" + (f"@run{run}" if run > 1 else "")
+    if len(full) <= MAX_NAME_LENGTH:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:32]
+    return f"{name[:MAX_NAME_LENGTH - 34]}/{digest}"
 
 
 def known_refs() -> list[str]:

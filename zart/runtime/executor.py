@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import serde
-from ..commands import Capture, Parallel, Sleep, Step, WaitEvent
+from ..commands import Capture, ChildWorkflow, Parallel, Sleep, Step, WaitEvent
 from ..constants import ExecutionStatus, WaitKind
 from ..context import ExecutionContext, bound
 from ..errors import SerializationError, WorkflowDefinitionError, WorkflowNotFound
@@ -38,7 +38,7 @@ from ..interpreter import (
 from ..store import ChildClaim, Claim, Connection, Store
 from ..workflow import get_workflow
 from .attempts import AttemptOutcome, LeaseExpired, StepCall, run_attempt, timeout_failure
-from .children import ChildRunner, function_ref, known_refs
+from .children import ChildRunner, child_start, function_ref, known_refs
 from .completions import ChildCompletions
 from .hooks import (
     Held,
@@ -257,6 +257,16 @@ class Executor:
             return self._checkpoint(claim, record, lane)
         if isinstance(command, Capture):
             return self._checkpoint(claim, _captured(command, seq), lane)
+        if isinstance(command, ChildWorkflow):
+            started = store.start_child(claim, seq, child_start(claim, command), conn)
+            if started is None:
+                self._lost(claim, lane)
+                return None
+            if started is True:
+                self.on_suspend()
+                return None
+            assert isinstance(started, Record)
+            return [started]
         assert isinstance(command, Parallel)
         return self._fan_out(claim, command, seq, lane)
 
@@ -270,7 +280,11 @@ class Executor:
     def _fan_out(self, claim: Claim, command: Parallel, seq: int,
                  lane: Lane) -> list[Record] | None:
         children = []
-        for child in command.steps:
+        workflows = []
+        for offset, child in enumerate(command.steps):
+            if isinstance(child, ChildWorkflow):
+                workflows.append((seq + offset, child_start(claim, child)))
+                continue
             args = serde.dumps({"args": list(child.args), "kwargs": dict(child.kwargs)},
                                what=f"the arguments of parallel child {child.name!r}")
             children.append({
@@ -278,7 +292,7 @@ class Executor:
                 "options": serde.dumps({"retry": child.retry.to_json(), "timeout": child.timeout,
                                         "timeout_scope": child.timeout_scope,
                                         "transactional": child.transactional})})
-        done = self.store.spawn_children(claim, seq, children, lane.conn)
+        done = self.store.spawn_children(claim, seq, children, lane.conn, workflows)
         if done is None:
             self._lost(claim, lane)
             return None

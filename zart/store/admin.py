@@ -19,6 +19,8 @@ __all__ = ["AdminTransitions", "glob_to_like"]
 T = TypeVar("T")
 
 CANCELLED_ERROR = {"type": "Cancelled", "module": "zart", "message": "the execution was cancelled"}
+CANCELLED_PARENT_ERROR = {"type": "Cancelled", "module": "zart",
+                          "message": "its parent execution was cancelled"}
 
 
 def glob_to_like(pattern: str) -> str:
@@ -120,7 +122,10 @@ class AdminTransitions(StoreBase):
             c.execute(self.sql.SET_CANCELLED, {"id": execution_id,
                                                "error": serde.dumps(CANCELLED_ERROR)})
             c.execute(self.sql.CANCEL_CHILDREN, {"id": execution_id})
-            return {"was": status, "run": run}
+            descendants = c.execute(self.sql.CANCEL_DESCENDANTS, {
+                "id": execution_id, "error": serde.dumps(CANCELLED_PARENT_ERROR)}).fetchone()
+            return {"was": status, "run": run,
+                    "child_workflows_cancelled": 0 if descendants is None else descendants[0]}
         try:
             self._transition(execution_id, "cancel", by, act)
         except _AlreadyFinished:

@@ -30,7 +30,7 @@ class ClaimTransitions(StoreBase):
                 "worker": worker}).fetchall()
         return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
-                      bool(r[10]), expires) for r in rows]
+                      bool(r[10]), expires, r[11]) for r in rows]
 
     def claim_children(self, steps: Sequence[str], limit: int, lease: float,
                        conn: Connection | None = None, *,

@@ -14,7 +14,8 @@ from psycopg import pq
 from .. import serde
 from ..constants import WaitKind
 from ..interpreter import Record
-from .base import Connection, StoreBase, translate_errors
+from .base import Connection, translate_errors
+from .family import FamilyTransitions
 from .records import Claim, error_text
 
 __all__ = ["ExecutionTransitions"]
@@ -22,7 +23,7 @@ __all__ = ["ExecutionTransitions"]
 _IDLE = pq.TransactionStatus.IDLE
 
 
-class ExecutionTransitions(StoreBase):
+class ExecutionTransitions(FamilyTransitions):
     """Checkpoints, suspensions, completions of a claimed execution."""
 
     def load_history(self, execution_id: str, conn: Connection | None = None) -> list[Record]:
@@ -181,21 +182,26 @@ class ExecutionTransitions(StoreBase):
             return "waiting", None
 
     def spawn_children(self, claim: Claim, seq: int, children: Sequence[dict[str, Any]],
-                       conn: Connection) -> bool | None:
-        """Insert the parallel children (once) and suspend until they are all done.
+                       conn: Connection,
+                       workflows: Sequence[tuple[int, dict[str, Any]]] = ()) -> bool | None:
+        """Insert the parallel children (once; steps, and child workflows at the positions
+        ``workflows`` gives) and suspend until they are all done.
 
         Returns True when every child is already done (nothing suspended), False when the
         execution now waits on them, None when the claim was fenced out.
         """
-        seqs = [seq + i for i in range(len(children))]
+        seqs = [seq + i for i in range(len(children) + len(workflows))]
+        steps = [s for s in seqs if s not in {position for position, _ in workflows}]
         base = {"id": claim.execution_id, "owner": claim.owner}
         with translate_errors(), conn.transaction():
             if conn.execute(self.sql.LOCK_FENCE, base).fetchone() is None:
                 return None
             conn.execute(self.sql.SPAWN_CHILDREN, {
-                "id": claim.execution_id, "seqs": seqs, "names": [c["name"] for c in children],
+                "id": claim.execution_id, "seqs": steps, "names": [c["name"] for c in children],
                 "fns": [c["fn"] for c in children], "args": [c["args"] for c in children],
                 "options": [c["options"] for c in children]})
+            if workflows:
+                self._start_children(conn, claim, seq, workflows, in_parallel=True)
             open_row = conn.execute(self.sql.CHILDREN_OPEN,
                                     {"id": claim.execution_id, "seqs": seqs}).fetchone()
             assert open_row is not None

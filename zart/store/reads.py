@@ -93,11 +93,13 @@ class ReadModel(StoreBase):
             actions = [ActionView(a, by, at, _loads(d)) for a, by, at, d in c.execute(
                 self.sql.ACTIONS, {"id": execution_id}).fetchall()]
             waiting = explain(self, c, row, runs[-1].history)
+            children = [_summary(r) for r in c.execute(self.sql.CHILDREN_OF,
+                                                       {"id": execution_id}).fetchall()]
         return ExecutionDetail(
             row.id, row.workflow, row.status, _loads(row.input_text), _loads(row.result_text),
             _loads(row.error_text), row.attempt, row.max_attempts, row.lost_leases,
             row.created_at, row.updated_at, row.finished_at, row.deadline, row.run, runs,
-            actions, waiting)
+            actions, waiting, row.parent_id, children)
 
     def _runs(self, c: Connection, execution_id: str, row: ExecutionState) -> list[RunView]:
         args = {"id": execution_id, "preview": PREVIEW}

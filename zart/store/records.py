@@ -36,6 +36,9 @@ class Claim:
     statement was sent, so never later than the database's own expiry; renewed by the
     worker's heartbeat."""
 
+    run: int = 1
+    """The execution's current run (a restart or a rerun begins a new one)."""
+
     def lease_expiry(self) -> float:
         """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
         return self.expires
@@ -149,3 +152,4 @@ class ExecutionState:
     now: datetime
     """The database's clock when it was read."""
     paused_by: int | None
+    parent_id: str | None

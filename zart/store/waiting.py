@@ -78,6 +78,9 @@ def _suspended(store: ReadModel, c: Connection, row: ExecutionState,
                            step=waiting_for, until=wake_at, attempt=attempt)
         return Waiting("retrying", f"retrying the workflow's body at {_at(wake_at)} "
                        f"(attempt {row.attempt})", until=wake_at, attempt=row.attempt)
+    if wait_kind == WaitKind.CHILD:
+        return Waiting("child", f"waiting for child workflow execution {waiting_for!r}",
+                       child=waiting_for)
     if wait_kind == WaitKind.BACKOFF:
         return Waiting("backing_off", f"step {waiting_for!r} asked to run again later; backing "
                        f"off until {_at(wake_at)}", step=waiting_for, until=wake_at)

@@ -19,7 +19,8 @@ ALTER TABLE steps ADD COLUMN lost_owner uuid;
 -- What a waiting execution waits on, typed (version 1 marked parallel children with the
 -- event name '#parallel').
 ALTER TABLE executions ADD COLUMN wait_kind text
-    CHECK (wait_kind IN ('sleep', 'retry', 'backoff', 'event', 'children', 'paused'));
+    CHECK (wait_kind IN ('sleep', 'retry', 'backoff', 'event', 'children', 'child',
+                         'paused'));
 UPDATE executions SET wait_kind = 'children', waiting_for = NULL
 WHERE waiting_for = '#parallel';
 UPDATE executions SET wait_kind = 'event' WHERE waiting_for IS NOT NULL AND wait_kind IS NULL;
@@ -43,6 +44,13 @@ WHERE deadline IS NOT NULL;
 ALTER TABLE executions ADD COLUMN run_started_at timestamptz;
 ALTER TABLE executions ADD COLUMN paused_by bigint;
 
+-- Child workflows: the parent's execution and the position of the command that started it.
+ALTER TABLE executions ADD COLUMN parent_id text;
+ALTER TABLE executions ADD COLUMN parent_seq integer;
+ALTER TABLE steps DROP CONSTRAINT steps_kind_check;
+ALTER TABLE steps ADD CONSTRAINT steps_kind_check
+    CHECK (kind IN ('step', 'sleep', 'event', 'capture', 'child'));
+
 -- Listing executions: newest first, a page at a time, filtered by status, workflow, time
 -- and id prefix.
 CREATE INDEX executions_created ON executions (created_at DESC, id DESC);
@@ -50,6 +58,7 @@ CREATE INDEX executions_status_created ON executions (status, created_at DESC, i
 CREATE INDEX executions_workflow_created ON executions (workflow, created_at DESC, id DESC);
 CREATE INDEX executions_id_prefix ON executions (id text_pattern_ops);
 CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 
 -- When each command started (its outcome's time is finished_at), and how often in a row it
 -- asked to be run again later (zart.RetryAfter: bounded).
@@ -151,3 +160,57 @@ CREATE FUNCTION notify_pause() RETURNS trigger
 
 CREATE TRIGGER pause_rules_changed AFTER INSERT OR UPDATE ON pause_rules
     FOR EACH STATEMENT EXECUTE FUNCTION notify_pause();
+
+-- A child workflow (zart.child) finished: its outcome becomes the parent's command outcome and
+-- the parent wakes (or, inside a parallel, counts one child fewer toward its barrier), in the
+-- child's finishing transaction. A parent that has finished itself (a cancel) is left alone.
+CREATE FUNCTION child_finished() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+DECLARE
+    in_parallel boolean;
+BEGIN
+    UPDATE steps s
+    SET status = 'done', ok = NEW.status = 'completed',
+        value = CASE WHEN NEW.status = 'completed' THEN NEW.result END,
+        error = CASE WHEN NEW.status = 'completed' THEN NULL ELSE json_build_object(
+            'type', COALESCE(NEW.error->>'type', 'Error'),
+            'module', NEW.error->>'module', 'message', COALESCE(NEW.error->>'message', ''),
+            'traceback', NEW.error->>'traceback', 'attributes', NEW.error->'attributes',
+            'attempts', NEW.attempt, 'kind', 'ChildFailed', 'child', NEW.id,
+            'status', NEW.status) END,
+        finished_at = clock_now()
+    FROM executions p
+    WHERE s.execution_id = NEW.parent_id AND s.seq = NEW.parent_seq AND s.kind = 'child'
+      AND s.status <> 'done' AND p.id = NEW.parent_id
+      AND p.status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING s.child INTO in_parallel;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF in_parallel THEN
+        UPDATE executions
+        SET open_children = GREATEST(open_children - 1, 0),
+            status = CASE WHEN open_children <= 1 AND status = 'waiting'
+                               AND wait_kind = 'children' THEN 'pending' ELSE status END,
+            wake_at = CASE WHEN open_children <= 1 AND status = 'waiting'
+                                AND wait_kind = 'children' THEN clock_now() ELSE wake_at END,
+            wait_kind = CASE WHEN open_children <= 1 AND status = 'waiting'
+                                  AND wait_kind = 'children' THEN NULL ELSE wait_kind END,
+            updated_at = clock_now()
+        WHERE id = NEW.parent_id;
+    ELSE
+        UPDATE executions
+        SET status = 'pending', wake_at = clock_now(), wait_kind = NULL, waiting_for = NULL,
+            updated_at = clock_now()
+        WHERE id = NEW.parent_id AND status = 'waiting' AND wait_kind = 'child'
+          AND waiting_for = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER executions_child_finished AFTER UPDATE OF status ON executions
+    FOR EACH ROW WHEN (NEW.parent_id IS NOT NULL
+                       AND NEW.status IN ('completed', 'failed', 'cancelled')
+                       AND OLD.status NOT IN ('completed', 'failed', 'cancelled'))
+    EXECUTE FUNCTION child_finished();

@@ -32,7 +32,7 @@ RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e
           EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
           -- From the row this statement locked and updated, not from its snapshot: a previous
           -- owner's checkpoint may have committed after the snapshot, before the lock.
-          e.claims > 1"""
+          e.claims > 1, e.run"""
 
 # What claiming a child sets, and what a claim returns: shared by the dispatcher's claim and
 # the claim of a parent's next children that rides on a completion (COMPLETE_CHILDREN).
@@ -58,7 +58,7 @@ RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.
 # A child is due when its (retry) time has come, or its worker's lease ran out; only for a
 # worker that knows its step (%(steps)s: the registered names it can run), and not while a
 # pause rule holds it. Its parent is "e".
-_CHILD_DUE = """s.fn = ANY(%(steps)s)
+_CHILD_DUE = """s.kind = 'step' AND s.fn = ANY(%(steps)s)
       AND ((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
            OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))
       AND NOT """ + paused_child("s", "e")

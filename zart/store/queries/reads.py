@@ -28,7 +28,7 @@ LIMIT %(limit)s"""
 EXECUTION = """
 SELECT """ + _SUMMARY + """, input::text, result::text, error::text, max_attempts,
        lost_leases, deadline, owner, lease_until, worker_id, claimed_at, open_children,
-       COALESCE(run_started_at, created_at), {s}.clock_now(), paused_by
+       COALESCE(run_started_at, created_at), {s}.clock_now(), paused_by, parent_id
 FROM {s}.executions WHERE id = %(id)s"""
 
 HISTORY = """
