@@ -64,6 +64,7 @@ from .errors import (
     WorkflowNotFound,
     ZartError,
 )
+from .queues import Queue
 from .retry import RetryPolicy, exponential, fixed, linear
 from .workflow import StepFunction, Workflow, step, workflow
 
@@ -102,6 +103,7 @@ __all__ = [
     "NonRetryableError",
     "Parallel",
     "PauseRuleNotFound",
+    "Queue",
     "ResultTimeout",
     "RetryAfter",
     "RetryPolicy",

@@ -24,6 +24,7 @@ from .errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from .queues import Queue, get_queue
 from .store import ExecutionRow, Store, validate_schema
 from .store.listener import listener_for
 from .views import ExecutionDetail, Waiting
@@ -84,13 +85,15 @@ class Zart(operations.Operations):
         self.store.open()
 
     def start(self, workflow: Workflow | str, data: Any = None, *, id: str | None = None,
-              conn: psycopg.Connection[Any] | None = None) -> Handle:
+              conn: psycopg.Connection[Any] | None = None, queue: Queue | str | None = None,
+              key: str | None = None, priority: int = 0) -> Handle:
         """Start ``workflow`` with ``data``; returns its :class:`Handle`.
 
         Idempotent by ``id``: an id that exists with the same workflow and input returns the
         existing execution, which is never run again; with another workflow or another input
         it is an :class:`ExecutionConflict`. With ``conn``, the execution is created in the
-        caller's transaction and exists only if that transaction commits.
+        caller's transaction and exists only if that transaction commits. ``queue`` (default:
+        the workflow's), ``key`` and ``priority`` place it in a :class:`zart.Queue`.
         """
         name = workflow.name if isinstance(workflow, Workflow) else workflow
         if not isinstance(name, str):
@@ -103,9 +106,20 @@ class Zart(operations.Operations):
                             f"got {type(conn).__name__} {conn!r}")
         execution_id = uuid.uuid4().hex if id is None else validate_name(id, "execution id")
         input_text = serde.dumps(data, what=f"the input of workflow {name!r}")
+        queue_name = get_queue(queue) or definition.queue
+        if key is not None:
+            validate_name(key, "queue key")
+            if queue_name is None:
+                raise ConfigurationError(f"a key places an execution in a queue: workflow "
+                                         f"{name!r} has no queue and none was given")
+        if not isinstance(priority, int) or isinstance(priority, bool) or \
+                not -1_000_000 <= priority <= 1_000_000:
+            raise ConfigurationError(f"priority must be an int (higher runs first), got "
+                                     f"{priority!r}")
         created = self.store.create_execution(
             execution_id, name, input_text, definition.retry.max_attempts, definition.retry,
-            definition.timeout, conn)
+            definition.timeout, conn, queue=None if queue_name is None else queue_name.name,
+            key=key, priority=priority)
         if not created:
             row = self.store.get_execution(execution_id, conn)
             if row is not None and row.workflow != name:
@@ -148,7 +162,8 @@ class Zart(operations.Operations):
     def worker(self, threads: int = 8, *, lease: float = 30.0, poll_interval: float = 5.0,
                workflows: Sequence[str] | None = None, max_lease_losses: int = 10,
                pool_size: int | None = None, purge_after: Duration | None = None,
-               purge_every: Duration = "1h") -> Worker:
+               purge_every: Duration = "1h",
+               queues: Sequence[Queue | str] | None = None) -> Worker:
         """A :class:`Worker` for the workflows registered in this process (or ``workflows``);
         see :class:`zart.Worker` for the options."""
         from .runtime import Worker  # the client alone never loads the runtime
@@ -156,7 +171,7 @@ class Zart(operations.Operations):
         return Worker(self.dsn, self.schema, threads=threads, lease=lease,
                       poll_interval=poll_interval, workflows=workflows,
                       max_lease_losses=max_lease_losses, pool_size=pool_size,
-                      purge_after=purge_after, purge_every=purge_every)
+                      purge_after=purge_after, purge_every=purge_every, queues=queues)
 
     def close(self) -> None:
         """Close the client's connections."""

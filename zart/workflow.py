@@ -12,6 +12,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from .commands import Step, TimeoutScope, step_factory, validate_name
 from .durations import Duration, parse_duration
 from .errors import WorkflowDefinitionError, WorkflowNotFound
+from .queues import Queue, get_queue
 from .retry import NO_RETRY, RetryPolicy
 
 __all__ = ["StepFunction", "Workflow", "get_step", "get_workflow", "registered_steps",
@@ -34,14 +35,16 @@ _NO_ARGUMENTS: dict[str, Any] = {}
 class Workflow:
     """A registered workflow: a generator function plus its name, timeout and retry policy."""
 
-    __slots__ = ("__dict__", "fn", "name", "retry", "timeout")
+    __slots__ = ("__dict__", "fn", "name", "queue", "retry", "timeout")
 
     def __init__(self, fn: WorkflowBody, name: str, timeout: float | None,
-                 retry: RetryPolicy) -> None:
+                 retry: RetryPolicy, queue: Queue | None = None) -> None:
         self.fn = fn
         self.name = name
         self.timeout = timeout
         self.retry = retry
+        self.queue = queue
+        """The queue its executions go to unless ``start()`` names another."""
         functools.update_wrapper(self, fn)
 
     def __call__(self, data: Any = None) -> Generator[Any, Any, Any]:
@@ -59,12 +62,15 @@ class Workflow:
 
 
 def workflow(name: str, *, timeout: Duration | None = None,
-             retry: RetryPolicy | None = None) -> Callable[[WorkflowBody], Workflow]:
+             retry: RetryPolicy | None = None,
+             queue: Queue | str | None = None) -> Callable[[WorkflowBody], Workflow]:
     """Register a generator function ``def body(data): ...`` as the workflow ``name``.
 
     ``timeout`` bounds the whole execution (it fails once the deadline passes); ``retry`` re-runs
-    a body that raised: completed steps replay, they do not run again.
+    a body that raised: completed steps replay, they do not run again; ``queue`` (a
+    :class:`zart.Queue` or its name) is where its executions go unless started elsewhere.
     """
+    default_queue = get_queue(queue)
     validate_name(name, "workflow name")
     seconds = None if timeout is None else parse_duration(timeout, what=f"timeout of {name!r}")
     if retry is not None and not isinstance(retry, RetryPolicy):
@@ -84,7 +90,7 @@ def workflow(name: str, *, timeout: Duration | None = None,
             raise WorkflowDefinitionError(
                 f"workflow {name!r} is already registered by {_origin(existing.fn)}; "
                 f"cannot register {_origin(fn)} under the same name")
-        definition = Workflow(fn, name, seconds, retry or NO_RETRY)
+        definition = Workflow(fn, name, seconds, retry or NO_RETRY, default_queue)
         _REGISTRY[name] = definition
         return definition
 

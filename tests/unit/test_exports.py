@@ -33,6 +33,7 @@ EXPECTED_PUBLIC_NAMES = [
     "NonRetryableError",
     "Parallel",
     "PauseRuleNotFound",
+    "Queue",
     "ResultTimeout",
     "RetryAfter",
     "RetryPolicy",

@@ -16,15 +16,16 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ..errors import DatabaseUnavailable
+from ..queues import Queue as ZartQueue
 from ..store import ChildClaim, Claim
 from ..store.records import WorkerInfo
 from .holdings import Holdings
 
-__all__ = ["Dispatcher", "idle_wait"]
+__all__ = ["Dispatcher", "WorkQueue", "idle_wait"]
 
 log = logging.getLogger(__name__)
 
-Queue = queue.SimpleQueue[Claim | ChildClaim | None]
+WorkQueue = queue.SimpleQueue[Claim | ChildClaim | None]
 
 _RECHECK_LOCKED = 0.1
 """Seconds before looking again at due work that another worker holds locked."""
@@ -48,8 +49,9 @@ class Dispatcher:
     """The body of a worker's claim loop; runs until ``stopping`` is set."""
 
     def __init__(self, holdings: Holdings, info: WorkerInfo, steps: Sequence[str],
-                 poll_interval: float, work: Queue, wake: threading.Event,
-                 stopping: threading.Event, supervise: Callable[[], None]) -> None:
+                 poll_interval: float, work: WorkQueue, wake: threading.Event,
+                 stopping: threading.Event, supervise: Callable[[], None],
+                 queues: Sequence[ZartQueue] = ()) -> None:
         self.holdings = holdings
         self.info = info
         self.steps = list(steps)
@@ -58,6 +60,14 @@ class Dispatcher:
         self.wake = wake
         self.stopping = stopping
         self.supervise = supervise
+        self.queues = list(queues)
+        self.queue_names = [q.name for q in self.queues]
+        self._queues_stored = not self.queues
+        # A rate limit refills one token every period / n: look again that often while queued
+        # work waits (room freed by a finishing execution is announced, tokens are not).
+        periods = [q.rate_period / q.rate_limit for q in self.queues
+                   if q.rate_period is not None and q.rate_limit]
+        self.refill = min(periods) if periods else None
 
     def run(self) -> None:
         """Claim, hand out, wait; never dies of an error (database faults back off)."""
@@ -68,6 +78,9 @@ class Dispatcher:
             self.supervise()
             try:
                 self.holdings.return_unreturned()
+                if not self._queues_stored:  # the limits this code declares
+                    store.register_queues(self.queues)
+                    self._queues_stored = True
                 full = self.claim_round()
                 backoff = 0.05
                 if full:
@@ -75,6 +88,8 @@ class Dispatcher:
                 due = None
                 if self.holdings.idle():
                     due = store.next_due(self.info.workflows, self.steps)
+                    if self.refill is not None:
+                        due = self.refill if due is None else min(due, self.refill)
                 wait = idle_wait(self.poll_interval, due)
             except DatabaseUnavailable as exc:
                 log.warning("%s: %s; retrying in %.2fs", self.info.name, exc, backoff)
@@ -92,8 +107,16 @@ class Dispatcher:
         if idle <= 0:
             return False
         store, info = holdings.store, self.info
-        executions = store.claim_executions(info.workflows, idle, info.lease, worker=info.id)
-        self._hand_out(executions)  # before claiming children: a thread can start at once
+        executions: list[Claim] = []
+        if self.queue_names:
+            executions = store.claim_queued(info.workflows, self.queue_names, idle, info.lease,
+                                            worker=info.id)
+            self._hand_out(executions)
+        if len(executions) < idle:
+            unqueued = store.claim_executions(info.workflows, idle - len(executions),
+                                              info.lease, worker=info.id)
+            self._hand_out(unqueued)  # before claiming children: a thread can start at once
+            executions += unqueued
         children: list[ChildClaim] = []
         if len(executions) < idle:
             children = store.claim_children(self.steps, idle - len(executions), info.lease,

@@ -27,12 +27,13 @@ from typing import TypeGuard
 from .. import __version__
 from ..durations import Duration, parse_duration
 from ..errors import ConfigurationError, DatabaseUnavailable
+from ..queues import Queue, get_queue, registered_queues
 from ..store import ChildClaim, Claim, Store
 from ..store.listener import listener_for
 from ..store.records import WorkerInfo
 from ..workflow import registered_workflows
 from .children import known_refs
-from .dispatcher import Dispatcher, Queue
+from .dispatcher import Dispatcher, WorkQueue
 from .executor import Executor
 from .holdings import Holdings, Item, describe
 from .lanes import Lane
@@ -64,7 +65,8 @@ class Worker:
                  poll_interval: float = 5.0, workflows: Sequence[str] | None = None,
                  max_lease_losses: int = 10, name: str | None = None,
                  pool_size: int | None = None, purge_after: Duration | None = None,
-                 purge_every: Duration = "1h") -> None:
+                 purge_every: Duration = "1h",
+                 queues: Sequence[Queue | str] | None = None) -> None:
         _check_options(threads, lease, poll_interval, max_lease_losses, pool_size)
         self.purge_after = (None if purge_after is None
                             else parse_duration(purge_after, what="purge_after"))
@@ -83,6 +85,10 @@ class Worker:
         # Parallel children are claimed by the steps this process knows, whatever workflow
         # they belong to (and never by a worker that could not run them).
         self.steps = known_refs()
+        # The queues served: those named, else every queue this process declares or its
+        # workflows use. Their declared limits are stored when the worker starts.
+        self.declared_queues = _queues(queues, names)
+        self.queues = [q.name for q in self.declared_queues]
         self.store = Store(dsn, schema, min_size=1, max_size=pool_size or 2 * threads + 3,
                            name=self.name)
         self.info = WorkerInfo(uuid.uuid4(), self.name, socket.gethostname(), os.getpid(),
@@ -94,7 +100,7 @@ class Worker:
                                  lease=self.lease, claim_siblings=True,
                                  on_lost=self.holdings.lost, worker=self.info.id,
                                  pauses=self.pauses)
-        self._queue: Queue = queue.SimpleQueue()
+        self._queue: WorkQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._workers: list[threading.Thread] = []
         self._started = False
@@ -124,7 +130,8 @@ class Worker:
                                wait=_LISTEN_WAIT),
             listener.subscribe(self.store.channel_pause, self.pauses.changed)]
         dispatcher = Dispatcher(self.holdings, self.info, self.steps, self.poll_interval,
-                                self._queue, self._wake, self._stopping, self._supervise)
+                                self._queue, self._wake, self._stopping, self._supervise,
+                                self.declared_queues)
         self._dispatcher = self._spawn(dispatcher.run, "dispatcher")
         self._spawn(Heartbeat(self.holdings, self.info, self._threads_done, self.pauses).run,
                     "heartbeat")
@@ -312,6 +319,19 @@ class Worker:
         renewed from now on) or is idle again."""
         if self.holdings.finished(item, following):
             self._wake.set()
+
+
+def _queues(given: Sequence[Queue | str] | None, workflows: list[str]) -> list[Queue]:
+    """The queues a worker serves, as declared (a name never declared: no limits)."""
+    if given is not None:
+        found = [get_queue(q) for q in given]
+        return [q for q in found if q is not None]
+    served = {q.name: q for q in registered_queues().values()}
+    for name in workflows:
+        queue = registered_workflows()[name].queue
+        if queue is not None:
+            served.setdefault(queue.name, queue)
+    return list(served.values())
 
 
 def _check_options(threads: object, lease: object, poll_interval: object,

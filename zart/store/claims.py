@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from .. import serde
+from ..queues import Queue
 from ..retry import RetryPolicy
 from .base import Connection, StoreBase
 from .records import ChildClaim, Claim, WorkerInfo, child_claim
@@ -31,6 +32,29 @@ class ClaimTransitions(StoreBase):
         return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
                       bool(r[10]), expires, r[11]) for r in rows]
+
+    def claim_queued(self, workflows: Sequence[str], queues: Sequence[str] | None, limit: int,
+                     lease: float, conn: Connection | None = None, *,
+                     worker: uuid.UUID | None = None) -> list[Claim]:
+        """Claim up to ``limit`` due executions of ``workflows`` in ``queues`` (None: every
+        queue), within each queue's concurrency, per-key and rate limits."""
+        expires = time.monotonic() + lease
+        with self.connection(conn) as c:
+            rows = c.execute(self.sql.CLAIM_QUEUED, {
+                "workflows": list(workflows), "limit": limit, "lease": lease, "worker": worker,
+                "queues": None if queues is None else list(queues)}).fetchall()
+        return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
+                      RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
+                      bool(r[10]), expires, r[11]) for r in rows]
+
+    def register_queues(self, queues: Sequence[Queue]) -> None:
+        """Store the limits ``queues`` declare (a worker does at start)."""
+        with self.connection() as c:
+            for queue in queues:
+                c.execute(self.sql.REGISTER_QUEUE, {
+                    "name": queue.name, "concurrency": queue.concurrency,
+                    "per_key": queue.per_key, "rate_limit": queue.rate_limit,
+                    "rate_period": queue.rate_period})
 
     def claim_children(self, steps: Sequence[str], limit: int, lease: float,
                        conn: Connection | None = None, *,

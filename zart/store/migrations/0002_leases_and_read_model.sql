@@ -60,6 +60,13 @@ CREATE INDEX executions_id_prefix ON executions (id text_pattern_ops);
 CREATE INDEX executions_finished ON executions (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 
+-- Queues: an execution's queue, key and priority.
+ALTER TABLE executions ADD COLUMN queue text;
+ALTER TABLE executions ADD COLUMN queue_key text;
+ALTER TABLE executions ADD COLUMN priority integer NOT NULL DEFAULT 0;
+CREATE INDEX executions_queued ON executions (queue, priority DESC, wake_at)
+    WHERE status IN ('pending', 'waiting') AND queue IS NOT NULL;
+
 -- When each command started (its outcome's time is finished_at), and how often in a row it
 -- asked to be run again later (zart.RetryAfter: bounded).
 ALTER TABLE steps ADD COLUMN started_at timestamptz;
@@ -214,3 +221,54 @@ CREATE TRIGGER executions_child_finished AFTER UPDATE OF status ON executions
                        AND NEW.status IN ('completed', 'failed', 'cancelled')
                        AND OLD.status NOT IN ('completed', 'failed', 'cancelled'))
     EXECUTE FUNCTION child_finished();
+
+-- Queues (zart.queues): limits kept by the claim. running counts the queue's executions
+-- that are running (kept by a trigger on every status change); tokens and refilled_at are the
+-- rate limit's token bucket. A worker stores the limits declared in its code when it starts.
+CREATE TABLE queues (
+    name          text PRIMARY KEY,
+    concurrency   integer,
+    per_key       integer,
+    rate_limit    integer,
+    rate_period   double precision,
+    running       integer NOT NULL DEFAULT 0,
+    tokens        double precision NOT NULL DEFAULT 0,
+    refilled_at   timestamptz NOT NULL DEFAULT clock_now()
+);
+
+-- Running executions per queue key (only keys that have some).
+CREATE TABLE queue_keys (
+    queue         text NOT NULL,
+    key           text NOT NULL,
+    running       integer NOT NULL,
+    PRIMARY KEY (queue, key)
+);
+
+CREATE FUNCTION queue_running() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+BEGIN
+    -- The queue's row first: claims hold it while they count, so this waits for them.
+    IF NEW.status = 'running' THEN
+        UPDATE queues SET running = running + 1 WHERE name = NEW.queue;
+        IF NEW.queue_key IS NOT NULL THEN
+            INSERT INTO queue_keys AS k (queue, key, running) VALUES (NEW.queue, NEW.queue_key, 1)
+            ON CONFLICT (queue, key) DO UPDATE SET running = k.running + 1;
+        END IF;
+    ELSE
+        UPDATE queues SET running = GREATEST(running - 1, 0) WHERE name = NEW.queue;
+        IF NEW.queue_key IS NOT NULL THEN
+            UPDATE queue_keys SET running = running - 1
+            WHERE queue = NEW.queue AND key = NEW.queue_key;
+            DELETE FROM queue_keys
+            WHERE queue = NEW.queue AND key = NEW.queue_key AND running <= 0;
+        END IF;
+        PERFORM pg_notify(TG_TABLE_SCHEMA || '_work', '');  -- room for another
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER executions_queue_running AFTER UPDATE OF status ON executions
+    FOR EACH ROW WHEN (NEW.queue IS NOT NULL
+                       AND (OLD.status = 'running') <> (NEW.status = 'running'))
+    EXECUTE FUNCTION queue_running();

@@ -12,7 +12,8 @@ CLAIM_EXECUTIONS = """
 WITH due AS (
     SELECT id FROM {s}.executions x
     WHERE workflow = ANY(%(workflows)s)
-      AND ((status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now())
+      AND ((status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now()
+            AND queue IS NULL)  -- queued ones: CLAIM_QUEUED, which keeps their limits
            OR (status = 'running' AND lease_until < {s}.clock_now()))
       AND NOT """ + paused_execution("x") + """
     LIMIT %(limit)s
@@ -83,7 +84,7 @@ NEXT_DUE = """
 SELECT EXTRACT(EPOCH FROM LEAST(
     (SELECT min(wake_at) FROM {s}.executions x
      WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)
-       AND NOT """ + paused_execution("x") + """),
+       AND queue IS NULL AND NOT """ + paused_execution("x") + """),
     (SELECT min(lease_until) FROM {s}.executions x
      WHERE status = 'running' AND workflow = ANY(%(workflows)s)
        AND NOT """ + paused_execution("x") + """),
@@ -94,6 +95,95 @@ SELECT EXTRACT(EPOCH FROM LEAST(
      WHERE s.child AND s.status = 'running' AND s.fn = ANY(%(steps)s)
        AND NOT """ + paused_child("s", "e") + """)
 ) - {s}.clock_now())::float8"""
+
+# Queued executions: their queue's limits decide how many may be claimed, under the queue's
+# row lock (SKIP LOCKED: a queue another worker is claiming from is left for this round), so
+# every worker process counts the same running executions. Per queue: room under its
+# concurrency; its candidates, highest priority then oldest due first, not over their key's
+# per_key with the ones of that key already running; starts (first claims) within the rate's
+# tokens. Queues take turns (each one's first candidate before any one's second). The tokens
+# spent are written back; the running counts are kept by the executions_queue_running trigger.
+CLAIM_QUEUED = """
+WITH q AS (
+    SELECT name, concurrency, per_key, running, rate_limit, rate_period, tokens, refilled_at
+    FROM {s}.queues
+    WHERE %(queues)s::text[] IS NULL OR name = ANY(%(queues)s::text[])
+    FOR UPDATE SKIP LOCKED
+), budget AS (
+    SELECT name, per_key,
+           CASE WHEN concurrency IS NULL THEN %(limit)s
+                ELSE LEAST(%(limit)s, concurrency - running) END AS room,
+           CASE WHEN rate_limit IS NULL THEN NULL
+                ELSE LEAST(rate_limit::float8, tokens + rate_limit *
+                           EXTRACT(EPOCH FROM {s}.clock_now() - refilled_at)::float8
+                           / rate_period) END AS tokens_now
+    FROM q
+), cand AS (
+    SELECT b.name, b.per_key, b.room, b.tokens_now, c.*
+    FROM budget b CROSS JOIN LATERAL (
+        SELECT x.id, x.queue_key, x.claims = 0 AS is_start, x.priority, x.wake_at
+        FROM {s}.executions x
+        WHERE x.queue = b.name AND x.workflow = ANY(%(workflows)s)
+          AND x.status IN ('pending', 'waiting') AND x.wake_at <= {s}.clock_now()
+          AND NOT """ + paused_execution("x") + """
+        ORDER BY x.priority DESC, x.wake_at
+        LIMIT GREATEST(b.room, 0) * 4 + 4
+    ) c
+    WHERE b.room > 0
+), keyed AS (
+    SELECT cand.*, COALESCE(k.running, 0) + row_number() OVER (
+               PARTITION BY cand.name, cand.queue_key
+               ORDER BY cand.priority DESC, cand.wake_at) AS key_load
+    FROM cand LEFT JOIN {s}.queue_keys k ON k.queue = cand.name AND k.key = cand.queue_key
+), allowed AS (
+    SELECT keyed.*,
+           row_number() OVER (PARTITION BY name ORDER BY priority DESC, wake_at) AS q_rank,
+           sum(is_start::int) OVER (PARTITION BY name ORDER BY priority DESC, wake_at
+                                    ROWS UNBOUNDED PRECEDING) AS start_rank
+    FROM keyed
+    WHERE per_key IS NULL OR queue_key IS NULL OR key_load <= per_key
+), chosen AS (
+    SELECT id FROM allowed
+    WHERE q_rank <= room
+      AND (tokens_now IS NULL OR NOT is_start OR start_rank <= floor(tokens_now))
+    ORDER BY q_rank, name
+    LIMIT %(limit)s
+), locked AS (
+    SELECT x.id FROM {s}.executions x
+    WHERE x.id IN (SELECT id FROM chosen) AND x.status IN ('pending', 'waiting')
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE {s}.executions e
+    SET status = 'running', owner = gen_random_uuid(),
+        lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+        claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {s}.clock_now(),
+        wake_at = NULL, wait_kind = NULL, waiting_for = NULL, paused_by = NULL,
+        updated_at = {s}.clock_now()
+    FROM locked WHERE e.id = locked.id
+    RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts,
+              e.retry::text, e.lost_leases,
+              e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
+              EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8, e.claims > 1, e.run,
+              e.queue, e.claims = 1 AS started
+), spent AS (
+    UPDATE {s}.queues u
+    SET tokens = b.tokens_now - (SELECT count(*) FROM claimed
+                                 WHERE claimed.queue = u.name AND claimed.started),
+        refilled_at = {s}.clock_now()
+    FROM budget b WHERE u.name = b.name AND b.tokens_now IS NOT NULL
+)
+SELECT * FROM claimed"""
+
+# A worker stores the limits its code declares (the code is their source); the running count
+# and the tokens are the database's.
+REGISTER_QUEUE = """
+INSERT INTO {s}.queues AS q (name, concurrency, per_key, rate_limit, rate_period, tokens)
+VALUES (%(name)s, %(concurrency)s, %(per_key)s, %(rate_limit)s, %(rate_period)s,
+        COALESCE(%(rate_limit)s, 0))
+ON CONFLICT (name) DO UPDATE
+SET concurrency = EXCLUDED.concurrency, per_key = EXCLUDED.per_key,
+    rate_limit = EXCLUDED.rate_limit, rate_period = EXCLUDED.rate_period,
+    tokens = LEAST(q.tokens, COALESCE(EXCLUDED.rate_limit, 0))"""
 
 # A worker's heartbeat, one statement whatever it holds: its row in the workers table (inserted
 # the first time, so a worker started during an outage registers once the database answers),

@@ -13,11 +13,18 @@ LISTEN = 'LISTEN "{channel}"'
 
 UNLISTEN = "UNLISTEN *"
 
+# A queued execution's queue gets its row (without limits) if no worker has declared it yet:
+# the claim of queued executions starts from the queues' rows.
 INSERT_EXECUTION = """
+WITH queue AS (
+    INSERT INTO {s}.queues (name) SELECT %(queue)s::text WHERE %(queue)s::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
 INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at,
-                           timeout_seconds)
+                           timeout_seconds, queue, queue_key, priority)
 VALUES (%(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
-        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now(), %(timeout)s)
+        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now(), %(timeout)s,
+        %(queue)s, %(key)s, %(priority)s)
 ON CONFLICT (id) DO NOTHING
 RETURNING id"""
 
