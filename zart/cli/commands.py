@@ -1,0 +1,21 @@
+"""The whole command: the group of :mod:`.app` with every command module's commands added
+(importing a module adds its commands)."""
+
+from .app import cli
+from .commands_pause import pause_command, pauses_command, purge_command, unpause_command
+from .commands_read import list_command, show_command, stats_command, workers_command
+from .commands_repair import (
+    cancel_command,
+    rerun_command,
+    restart_command,
+    resume_command,
+    retry_command,
+    send_event_command,
+)
+from .commands_run import migrate_command, start_command, worker_command
+
+__all__ = ["cancel_command", "cli", "list_command", "migrate_command", "pause_command",
+           "pauses_command", "purge_command", "rerun_command", "restart_command",
+           "resume_command", "retry_command", "send_event_command", "show_command",
+           "start_command", "stats_command", "unpause_command", "worker_command",
+           "workers_command"]
