@@ -77,7 +77,9 @@ CREATE TABLE executions (
     parent_seq    integer,                        -- and the position of its command there
     queue         text,                           -- its queue (zart.queues), if any
     queue_key     text,                           -- its key in that queue (per_key limits)
-    priority      integer NOT NULL DEFAULT 0      -- higher first, within its queue
+    priority      integer NOT NULL DEFAULT 0,     -- higher first, within its queue
+    trace_context json                            -- what observers stored at start (the
+                                                  -- caller's trace context), given to runs
 );
 CREATE INDEX executions_due ON executions (wake_at) WHERE status IN ('pending', 'waiting');
 -- Every execution's row is updated several times in its life (claimed, suspended, woken,
@@ -315,6 +317,30 @@ CREATE TRIGGER executions_child_finished AFTER UPDATE OF status ON executions
                        AND NEW.status IN ('completed', 'failed', 'cancelled')
                        AND OLD.status NOT IN ('completed', 'failed', 'cancelled'))
     EXECUTE FUNCTION child_finished();
+
+-- Cron schedules (zart.schedules): declared in code (source 'code', kept by workers when they
+-- start) or created at run time ('api'). Workers running a schedule's workflow tick it under
+-- its row lock; a tick's execution id is '<name>@<tick in UTC>', so a tick runs once.
+CREATE TABLE schedules (
+    name              text PRIMARY KEY,
+    workflow          text NOT NULL,
+    expression        text NOT NULL,
+    tz                text NOT NULL,
+    data              json,
+    overlap           text NOT NULL CHECK (overlap IN ('skip', 'allow', 'cancel')),
+    catchup           text NOT NULL CHECK (catchup IN ('none', 'latest', 'all')),
+    catchup_limit     integer NOT NULL,
+    source            text NOT NULL CHECK (source IN ('code', 'api')),
+    paused            boolean NOT NULL DEFAULT false,
+    next_tick         timestamptz NOT NULL,
+    last_tick         timestamptz,
+    last_execution_id text,
+    fired             integer NOT NULL DEFAULT 0,
+    skipped           integer NOT NULL DEFAULT 0,
+    created_at        timestamptz NOT NULL DEFAULT clock_now(),
+    updated_at        timestamptz NOT NULL DEFAULT clock_now()
+);
+CREATE INDEX schedules_due ON schedules (next_tick) WHERE NOT paused;
 
 -- Queues (zart.queues): limits kept by the claim. running counts the queue's executions
 -- that are running (kept by a trigger on every status change); tokens and refilled_at are the

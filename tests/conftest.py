@@ -8,6 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -16,6 +17,21 @@ import pytest
 import zart
 
 EMBEDDED_TEST_DIR = os.path.join(os.path.dirname(__file__), "..", ".zart", "test-pgdata")
+
+
+@contextmanager
+def registered_for_now(*definitions: Callable[[], zart.Workflow]) -> Iterator[None]:
+    """Register workflows only while the block runs. Scheduled workflows must not outlive
+    their test: every worker started later in this process (any test's) would store their
+    schedules in its own schema and tick them there."""
+    from zart.workflow import _REGISTRY
+
+    names = [define().name for define in definitions]
+    try:
+        yield
+    finally:
+        for name in names:
+            _REGISTRY.pop(name, None)
 
 
 @pytest.fixture(scope="session")

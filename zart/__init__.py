@@ -56,6 +56,7 @@ from .errors import (
     PauseRuleNotFound,
     ResultTimeout,
     RetryAfter,
+    ScheduleNotFound,
     SerializationError,
     StepFailed,
     StepTimeout,
@@ -66,6 +67,7 @@ from .errors import (
 )
 from .queues import Queue
 from .retry import RetryPolicy, exponential, fixed, linear
+from .schedules import Schedule, cron
 from .workflow import StepFunction, Workflow, step, workflow
 
 if TYPE_CHECKING:
@@ -107,6 +109,8 @@ __all__ = [
     "ResultTimeout",
     "RetryAfter",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleNotFound",
     "SerializationError",
     "Sleep",
     "Step",
@@ -125,6 +129,7 @@ __all__ = [
     "capture",
     "child",
     "context",
+    "cron",
     "exponential",
     "fixed",
     "linear",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from . import operations, serde
+from . import observe, operations, serde
 from .commands import validate_name
 from .durations import Duration
 from .errors import (
@@ -25,6 +25,7 @@ from .errors import (
     WorkflowNotFound,
 )
 from .queues import Queue, get_queue
+from .scheduling import Schedules
 from .store import ExecutionRow, Store, validate_schema
 from .store.listener import listener_for
 from .views import ExecutionDetail, Waiting
@@ -83,6 +84,8 @@ class Zart(operations.Operations):
             self.store.close()
             raise
         self.store.open()
+        self.schedules = Schedules(self)
+        """Cron schedules: list, create, pause, resume, trigger, backfill, delete."""
 
     def start(self, workflow: Workflow | str, data: Any = None, *, id: str | None = None,
               conn: psycopg.Connection[Any] | None = None, queue: Queue | str | None = None,
@@ -116,10 +119,13 @@ class Zart(operations.Operations):
                 not -1_000_000 <= priority <= 1_000_000:
             raise ConfigurationError(f"priority must be an int (higher runs first), got "
                                      f"{priority!r}")
+        trace = observe.start_context() if observe.observers() else None
         created = self.store.create_execution(
             execution_id, name, input_text, definition.retry.max_attempts, definition.retry,
             definition.timeout, conn, queue=None if queue_name is None else queue_name.name,
-            key=key, priority=priority)
+            key=key, priority=priority, trace=None if trace is None else serde.dumps(trace))
+        if observe.observers():
+            observe.notify("execution_started", execution_id, name, created)
         if not created:
             row = self.store.get_execution(execution_id, conn)
             if row is not None and row.workflow != name:

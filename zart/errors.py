@@ -8,6 +8,7 @@
     ├── ExecutionConflict         an id already used by a different workflow or input
     ├── ActionRefused             an operator action from a state where it makes no sense
     ├── PauseRuleNotFound         no pause rule with that id
+    ├── ScheduleNotFound          no schedule with that name
     ├── ResultTimeout             Handle.result(timeout=...) gave up waiting
     ├── WorkflowFailed            the execution failed (or was cancelled); .cause says why
     ├── DatabaseUnavailable       PostgreSQL could not be reached (infrastructure, retried)
@@ -49,6 +50,7 @@ __all__ = [
     "PauseRuleNotFound",
     "ResultTimeout",
     "RetryAfter",
+    "ScheduleNotFound",
     "SerializationError",
     "StepFailed",
     "StepTimeout",
@@ -97,6 +99,10 @@ class ActionRefused(ZartError):
 
 class PauseRuleNotFound(ZartError):
     """No pause rule with the given id."""
+
+
+class ScheduleNotFound(ZartError):
+    """No schedule with the given name."""
 
 
 class ResultTimeout(ZartError):

@@ -19,6 +19,7 @@ __all__ = [
     "PauseRule",
     "PurgeResult",
     "RunView",
+    "ScheduleView",
     "Stats",
     "Waiting",
     "WorkerView",
@@ -229,6 +230,33 @@ class PauseRule(_JSON):
     lifted_at: datetime | None
     lifted_by: str | None
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleView(_JSON):
+    """A stored cron schedule: its timetable and policies, where it came from (``code``: a
+    worker keeps it as the code declares; ``api``: created at run time), and its progress."""
+
+    name: str
+    workflow: str
+    expression: str
+    tz: str
+    data: Any
+    overlap: str
+    catchup: str
+    catchup_limit: int
+    source: str
+    paused: bool
+    next_tick: datetime
+    last_tick: datetime | None
+    last_execution_id: str | None
+    fired: int
+    """Executions started by its ticks (not by trigger or backfill)."""
+    skipped: int
+    """Ticks skipped: missed during downtime beyond the catch-up policy, or while the
+    previous execution was still open (overlap ``skip``)."""
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

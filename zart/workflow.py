@@ -14,6 +14,7 @@ from .durations import Duration, parse_duration
 from .errors import WorkflowDefinitionError, WorkflowNotFound
 from .queues import Queue, get_queue
 from .retry import NO_RETRY, RetryPolicy
+from .schedules import Schedule, bind_schedules
 
 __all__ = ["StepFunction", "Workflow", "get_step", "get_workflow", "registered_steps",
            "registered_workflows", "step", "step_key", "workflow"]
@@ -35,16 +36,19 @@ _NO_ARGUMENTS: dict[str, Any] = {}
 class Workflow:
     """A registered workflow: a generator function plus its name, timeout and retry policy."""
 
-    __slots__ = ("__dict__", "fn", "name", "queue", "retry", "timeout")
+    __slots__ = ("__dict__", "fn", "name", "queue", "retry", "schedules", "timeout")
 
     def __init__(self, fn: WorkflowBody, name: str, timeout: float | None,
-                 retry: RetryPolicy, queue: Queue | None = None) -> None:
+                 retry: RetryPolicy, queue: Queue | None = None,
+                 schedules: tuple[Schedule, ...] = ()) -> None:
         self.fn = fn
         self.name = name
         self.timeout = timeout
         self.retry = retry
         self.queue = queue
         """The queue its executions go to unless ``start()`` names another."""
+        self.schedules = schedules
+        """The cron schedules its code declares, each named and bound to it."""
         functools.update_wrapper(self, fn)
 
     def __call__(self, data: Any = None) -> Generator[Any, Any, Any]:
@@ -63,15 +67,19 @@ class Workflow:
 
 def workflow(name: str, *, timeout: Duration | None = None,
              retry: RetryPolicy | None = None,
-             queue: Queue | str | None = None) -> Callable[[WorkflowBody], Workflow]:
+             queue: Queue | str | None = None,
+             schedule: Schedule | list[Schedule] | tuple[Schedule, ...] | None = None,
+             ) -> Callable[[WorkflowBody], Workflow]:
     """Register a generator function ``def body(data): ...`` as the workflow ``name``.
 
     ``timeout`` bounds the whole execution (it fails once the deadline passes); ``retry`` re-runs
     a body that raised: completed steps replay, they do not run again; ``queue`` (a
-    :class:`zart.Queue` or its name) is where its executions go unless started elsewhere.
+    :class:`zart.Queue` or its name) is where its executions go unless started elsewhere;
+    ``schedule`` (a :func:`zart.cron`, or several) starts it on a recurring timetable.
     """
     default_queue = get_queue(queue)
     validate_name(name, "workflow name")
+    schedules = bind_schedules(name, schedule)
     seconds = None if timeout is None else parse_duration(timeout, what=f"timeout of {name!r}")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError(f"workflow {name!r}: retry must be zart.fixed/linear/exponential(...)")
@@ -90,7 +98,7 @@ def workflow(name: str, *, timeout: Duration | None = None,
             raise WorkflowDefinitionError(
                 f"workflow {name!r} is already registered by {_origin(existing.fn)}; "
                 f"cannot register {_origin(fn)} under the same name")
-        definition = Workflow(fn, name, seconds, retry or NO_RETRY, default_queue)
+        definition = Workflow(fn, name, seconds, retry or NO_RETRY, default_queue, schedules)
         _REGISTRY[name] = definition
         return definition
 

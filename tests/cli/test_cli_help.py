@@ -11,7 +11,7 @@ from .conftest import ROOT, Ran, zart_command
 
 COMMANDS = ["worker", "start", "migrate", "list", "show", "stats", "workers", "send-event",
             "cancel", "retry", "restart", "rerun", "resume", "pause", "unpause", "pauses",
-            "purge"]
+            "purge", "schedule"]
 
 
 def run_all(argvs: list[list[str]], env: dict[str, str] | None = None) -> list[Ran]:
@@ -31,7 +31,8 @@ def run_all(argvs: list[list[str]], env: dict[str, str] | None = None) -> list[R
 def test_the_group_help_lists_every_command_by_task_with_examples_and_exit_codes() -> None:
     [ran, short] = run_all([["--help"], ["-h"]])
     assert ran.code == 0 and short.out == ran.out, ran
-    for section in ("Run:", "Inspect:", "Repair one execution:", "Pause and purge:"):
+    for section in ("Run:", "Inspect:", "Repair one execution:", "Pause and purge:",
+                    "Schedules:"):
         assert section in ran.out
     for command in COMMANDS:
         assert f"\n  {command} " in ran.out, command

@@ -18,6 +18,7 @@ from typing import Any
 import zart
 
 from . import queue_app
+from .conftest import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,14 +59,7 @@ def test_four_worker_processes_never_exceed_a_queues_limits_and_starve_no_queue(
                 killed = True
             time.sleep(0.01)
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_processes(workers)
     spans = sql(f'SELECT queue, key, started, ended FROM "{schema}".spans')
     by_queue: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
     by_key: dict[str, list[tuple[Any, Any]]] = defaultdict(list)

@@ -30,6 +30,9 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("durable_loop.py", [], ["OK: every page was fetched exactly once"]),
     ("approval.py", [], ["OK: expense-1 was paid out, expense-2 was rejected"]),
     ("web_app.py", ["--self-test"], ["OK: all routes answered as expected."]),
+    ("nightly_report.py", [], ["OK: each night's report was built exactly once"]),
+    ("fan_out.py", [], ["OK: every customer was invoiced once by its own child workflow"]),
+    ("rate_limited_api.py", [], ["OK: the queue kept the API's limits"]),
 ]
 
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         # absence is a one-line hint and the usage exit code, not a traceback.
         print(INSTALL_HINT, file=sys.stderr)
         raise SystemExit(2) from None
-    from . import commands_pause, commands_read, commands_repair, commands_run  # noqa: F401
+    from . import commands  # noqa: F401  (importing it adds every command to the group)
     from .app import cli
 
     cli.main(args=argv, prog_name="zart")

@@ -168,6 +168,17 @@ def _action_text(action: ActionView) -> str:
     return details
 
 
+def scheduled_by(detail: ExecutionDetail) -> str | None:
+    """Which schedule started it and for which tick, in words (None: not a schedule's)."""
+    data = detail.input
+    if not isinstance(data, dict) or not isinstance(data.get("schedule"), str):
+        return None
+    if not detail.id.startswith(f"{data['schedule']}@"):
+        return None  # an input that merely has the same keys
+    how = "triggered by hand at" if data.get("manual") else "its tick at"
+    return f"{data['schedule']}, {how} {data.get('scheduled_at')}"
+
+
 def render_detail(detail: ExecutionDetail) -> None:
     """Print everything about one execution, readable on a terminal."""
     echo(colour(f"execution {detail.id}", bold=True))
@@ -183,6 +194,9 @@ def render_detail(detail: ExecutionDetail) -> None:
     ]
     if detail.deadline is not None:
         rows.append(("deadline", time_text(detail.deadline, zone=True)))
+    schedule = scheduled_by(detail)
+    if schedule is not None:
+        rows.append(("schedule", schedule))
     rows.append(("why", detail.waiting.text))
     for label, value in rows:
         echo(f"  {label:<9} {value}")

@@ -35,6 +35,7 @@ from ..errors import DatabaseUnavailable, RetryAfter, SerializationError
 from ..interpreter import is_user_interrupt
 from ..retry import NO_RETRY, RetryPolicy
 from ..store import Connection
+from . import observing
 from .lanes import Lane
 
 __all__ = ["AttemptOutcome", "LeaseExpired", "StepCall", "run_attempt", "timeout_failure"]
@@ -182,7 +183,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
     if not call.transactional:
         try:
             with bound(ctx):
-                value = call.fn(*call.args, **call.kwargs)
+                value = observing.attempt(ctx, call.fn, call.args, call.kwargs)
         except BaseException as exc:
             if is_user_interrupt(exc):
                 raise
@@ -193,7 +194,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
     try:
         with conn.transaction():
             with bound(ctx, connection=conn):
-                value = call.fn(*call.args, **call.kwargs)
+                value = observing.attempt(ctx, call.fn, call.args, call.kwargs)
             outcome = _encoded(value, ctx, time.monotonic() - started)
             if not outcome.ok:
                 raise _Unstorable(outcome)

@@ -21,6 +21,7 @@ from ..errors import SerializationError
 from ..retry import RetryPolicy
 from ..store import ChildClaim, ChildOutcome, Claim, Connection
 from ..workflow import StepFunction, get_step, get_workflow, registered_steps, step_key
+from . import observing
 from .attempts import LeaseExpired, StepCall, run_attempt
 from .completions import ChildCompletions
 from .hooks import Hooks, backoff_delay, failure, log_failed_attempt, retry_delay
@@ -151,21 +152,25 @@ class ChildRunner:
             self.hooks.let_go(child, lane)
             return None
         if result.fenced:
+            observing.lease_lost(child.execution_id)
             self.hooks.on_lost(child)
             return None
         if result.committed:
             return None
         if result.ok:
+            observing.step_outcome(ctx, True, None, None, None)
             return self._complete_child(child, True, result.value_text, None, lane)
         error = result.error or {}
         backoff = backoff_delay(error, child.backoffs)
         if backoff is not None:  # asked to run again later: spend no attempt
+            observing.step_outcome(ctx, False, error, backoff, None)
             if not store.retry_child_later(child, error, backoff, lane.conn, backoff=True):
                 self.hooks.on_lost(child)
             self.hooks.on_suspend()
             return None
         delay = retry_delay(retry, child.attempt, error,
                              str(options.get("timeout_scope", "global")))
+        observing.step_outcome(ctx, False, error, None, delay)
         log_failed_attempt(child.execution_id, child.workflow, child.name, child.attempt,
                            retry.max_attempts, error, delay)
         if delay is not None:

@@ -16,10 +16,12 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ..errors import DatabaseUnavailable
+from ..observe import notify, observers
 from ..queues import Queue as ZartQueue
 from ..store import ChildClaim, Claim
 from ..store.records import WorkerInfo
 from .holdings import Holdings
+from .ticker import Ticker
 
 __all__ = ["Dispatcher", "WorkQueue", "idle_wait"]
 
@@ -51,7 +53,7 @@ class Dispatcher:
     def __init__(self, holdings: Holdings, info: WorkerInfo, steps: Sequence[str],
                  poll_interval: float, work: WorkQueue, wake: threading.Event,
                  stopping: threading.Event, supervise: Callable[[], None],
-                 queues: Sequence[ZartQueue] = ()) -> None:
+                 queues: Sequence[ZartQueue] = (), ticker: Ticker | None = None) -> None:
         self.holdings = holdings
         self.info = info
         self.steps = list(steps)
@@ -62,6 +64,7 @@ class Dispatcher:
         self.supervise = supervise
         self.queues = list(queues)
         self.queue_names = [q.name for q in self.queues]
+        self.ticker = ticker
         self._queues_stored = not self.queues
         # A rate limit refills one token every period / n: look again that often while queued
         # work waits (room freed by a finishing execution is announced, tokens are not).
@@ -81,6 +84,8 @@ class Dispatcher:
                 if not self._queues_stored:  # the limits this code declares
                     store.register_queues(self.queues)
                     self._queues_stored = True
+                if self.ticker is not None:
+                    self.ticker.tick()
                 full = self.claim_round()
                 backoff = 0.05
                 if full:
@@ -90,6 +95,8 @@ class Dispatcher:
                     due = store.next_due(self.info.workflows, self.steps)
                     if self.refill is not None:
                         due = self.refill if due is None else min(due, self.refill)
+                    if due is not None and due <= 0 and self.ticker is not None:
+                        self.ticker.soon()  # the due work may be a schedule's tick
                 wait = idle_wait(self.poll_interval, due)
             except DatabaseUnavailable as exc:
                 log.warning("%s: %s; retrying in %.2fs", self.info.name, exc, backoff)
@@ -123,6 +130,8 @@ class Dispatcher:
                                             worker=info.id)
             self._hand_out(children)
         claimed = len(executions) + len(children)
+        if observers():
+            notify("worker_threads", info.name, info.threads - holdings.idle(), info.threads)
         return claimed > 0 and claimed == idle and holdings.idle() > 0
 
     def _hand_out(self, claimed: Sequence[Claim | ChildClaim]) -> None:

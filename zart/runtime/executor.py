@@ -37,6 +37,7 @@ from ..interpreter import (
 )
 from ..store import ChildClaim, Claim, Connection, Store
 from ..workflow import get_workflow
+from . import observing
 from .attempts import AttemptOutcome, LeaseExpired, StepCall, run_attempt, timeout_failure
 from .children import ChildRunner, child_start, function_ref, known_refs
 from .completions import ChildCompletions
@@ -89,6 +90,10 @@ class Executor:
 
     def run_execution(self, claim: Claim, conn: Connection | Lane) -> None:
         """Run ``claim`` until it completes, fails, suspends or is lost."""
+        with observing.observed_run(claim):
+            self._run_execution(claim, conn)
+
+    def _run_execution(self, claim: Claim, conn: Connection | Lane) -> None:
         lane = conn if isinstance(conn, Lane) else Lane(self.store, given=conn)
         store = self.store
         if claim.lost_leases > self.max_lease_losses:
@@ -119,6 +124,7 @@ class Executor:
                 log.info("execution %s: this worker's lease ran out by its own clock (a "
                          "pause?); handing it back rather than starting its next step",
                          claim.execution_id, extra=fields(claim.execution_id, claim.workflow))
+                observing.run_ends_as("lost")
                 self.hooks.let_go(claim, lane)
             finally:
                 # The body ends here for this thread (done, suspended, cancelled or lost):
@@ -136,6 +142,7 @@ class Executor:
                     return
                 if self.should_stop():
                     store.release(claim, lane.conn)
+                    observing.run_ends_as("released")
                     return
                 try:
                     records = self._perform(claim, ctx, outcome, lane)
@@ -162,7 +169,9 @@ class Executor:
             except SerializationError as exc:
                 self._fail(claim, serde.encode_error(exc), lane)
                 return
-            if not store.complete(claim, result_text, conn):
+            if store.complete(claim, result_text, conn):
+                observing.run_ends_as("completed")
+            else:
                 self._lost(claim, lane)
         elif isinstance(outcome, Broken):
             self._fail(claim, serde.encode_error(outcome.error), lane)
@@ -183,6 +192,7 @@ class Executor:
     def _fail(self, claim: Claim, error: dict[str, Any], lane: Lane) -> None:
         """End the execution as failed with ``error`` (logged, never silently)."""
         if self.store.fail(claim, error, lane.conn):
+            observing.run_ends_as("failed")
             log.error("execution %s (workflow %s) failed: %s: %s", claim.execution_id,
                       claim.workflow, error.get("type"), error.get("message"),
                       extra=fields(claim.execution_id, claim.workflow, error.get("step"),
@@ -199,7 +209,9 @@ class Executor:
         """A fenced write was refused: the execution was cancelled, another worker took it
         over, or this thread's view of its history was stale."""
         row = self.store.get_execution(claim.execution_id, lane.conn)
-        if row is not None and row.status == ExecutionStatus.CANCELLED:
+        cancelled = row is not None and row.status == ExecutionStatus.CANCELLED
+        observing.run_ends_as("cancelled" if cancelled else "lost")
+        if cancelled:
             log.info("execution %s (workflow %s) was cancelled; its body is closed",
                      claim.execution_id, claim.workflow,
                      extra=fields(claim.execution_id, claim.workflow))
@@ -350,6 +362,7 @@ class Executor:
             self._lost(claim, lane)
             return None
         if result.ok:
+            observing.step_outcome(step_ctx, True, None, None, None)
             done = Record(seq, "step", step.name, value=result.value_text, attempt=attempt)
             if result.committed:
                 return [done]
@@ -367,6 +380,7 @@ class Executor:
         error = result.error or {}
         backoff = backoff_delay(error, record.backoffs if record is not None else 0)
         if backoff is not None:  # asked to run again later: suspend, spend no attempt
+            observing.step_outcome(step_ctx, False, error, backoff, None)
             log.info("step %r of execution %s asked to run again in %.1fs", step.name,
                      claim.execution_id, backoff,
                      extra=fields(claim.execution_id, claim.workflow, step.name, attempt))
@@ -377,6 +391,7 @@ class Executor:
                 self._lost(claim, lane)
             return None
         delay = retry_delay(step.retry, attempt, error, step.timeout_scope)
+        observing.step_outcome(step_ctx, False, error, None, delay)
         log_failed_attempt(claim.execution_id, claim.workflow, step.name, attempt,
                            step.retry.max_attempts, error, delay)
         if delay is not None:

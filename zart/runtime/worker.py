@@ -39,6 +39,7 @@ from .holdings import Holdings, Item, describe
 from .lanes import Lane
 from .pauses import PauseCache
 from .retention import Retention
+from .ticker import Ticker
 from .upkeep import Heartbeat
 
 __all__ = ["Worker"]
@@ -131,7 +132,8 @@ class Worker:
             listener.subscribe(self.store.channel_pause, self.pauses.changed)]
         dispatcher = Dispatcher(self.holdings, self.info, self.steps, self.poll_interval,
                                 self._queue, self._wake, self._stopping, self._supervise,
-                                self.declared_queues)
+                                self.declared_queues,
+                                Ticker(self.store, self.workflows, self.poll_interval))
         self._dispatcher = self._spawn(dispatcher.run, "dispatcher")
         self._spawn(Heartbeat(self.holdings, self.info, self._threads_done, self.pauses).run,
                     "heartbeat")

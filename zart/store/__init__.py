@@ -18,6 +18,7 @@ from .clients import ClientTransitions
 from .executions import ExecutionTransitions
 from .reads import ReadModel
 from .records import ChildClaim, ChildOutcome, Claim, ExecutionRow
+from .schedules import ScheduleTransitions
 from .schema import SCHEMA_VERSION, SchemaTransitions, migrations, schema_sql
 
 __all__ = [
@@ -35,6 +36,6 @@ __all__ = [
 ]
 
 
-class Store(SchemaTransitions, ClientTransitions, ClaimTransitions, ExecutionTransitions,
-            ChildTransitions, ReadModel, AdminTransitions):
+class Store(SchemaTransitions, ScheduleTransitions, ClientTransitions, ClaimTransitions,
+            ExecutionTransitions, ChildTransitions, ReadModel, AdminTransitions):
     """PostgreSQL access for one zart schema: every transition zart makes."""

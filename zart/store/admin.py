@@ -119,18 +119,34 @@ class AdminTransitions(StoreBase):
         def act(c: Connection, status: str, run: int, row: tuple[Any, ...]) -> dict[str, Any]:
             if status in FINAL_STATUSES:
                 raise _AlreadyFinished()
-            c.execute(self.sql.SET_CANCELLED, {"id": execution_id,
-                                               "error": serde.dumps(CANCELLED_ERROR)})
-            c.execute(self.sql.CANCEL_CHILDREN, {"id": execution_id})
-            descendants = c.execute(self.sql.CANCEL_DESCENDANTS, {
-                "id": execution_id, "error": serde.dumps(CANCELLED_PARENT_ERROR)}).fetchone()
             return {"was": status, "run": run,
-                    "child_workflows_cancelled": 0 if descendants is None else descendants[0]}
+                    "child_workflows_cancelled": self._cancelled(c, execution_id)}
         try:
             self._transition(execution_id, "cancel", by, act)
         except _AlreadyFinished:
             return False
         return True
+
+    def _cancelled(self, c: Connection, execution_id: str) -> int:
+        """Cancel an open execution, its children and its child workflows (recursively), in
+        the caller's transaction; how many child workflows were cancelled."""
+        c.execute(self.sql.SET_CANCELLED, {"id": execution_id,
+                                           "error": serde.dumps(CANCELLED_ERROR)})
+        c.execute(self.sql.CANCEL_CHILDREN, {"id": execution_id})
+        descendants = c.execute(self.sql.CANCEL_DESCENDANTS, {
+            "id": execution_id, "error": serde.dumps(CANCELLED_PARENT_ERROR)}).fetchone()
+        return 0 if descendants is None else int(descendants[0])
+
+    def cancel_in(self, c: Connection, execution_id: str, by: str) -> None:
+        """Cancel an open execution inside the caller's transaction, with an audit record
+        (a schedule cancelling its previous run)."""
+        row = c.execute(self.sql.LOCK_EXECUTION, {"id": execution_id}).fetchone()
+        if row is None or row[0] in FINAL_STATUSES:
+            return
+        cancelled = self._cancelled(c, execution_id)
+        c.execute(self.sql.RECORD_ACTION, {
+            "id": execution_id, "action": "cancel", "by": by,
+            "details": serde.dumps({"was": row[0], "child_workflows_cancelled": cancelled})})
 
     # -- pause rules ----------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ class ClaimTransitions(StoreBase):
                 "worker": worker}).fetchall()
         return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
-                      bool(r[10]), expires, r[11]) for r in rows]
+                      bool(r[10]), expires, r[11], r[-2], r[-1]) for r in rows]
 
     def claim_queued(self, workflows: Sequence[str], queues: Sequence[str] | None, limit: int,
                      lease: float, conn: Connection | None = None, *,
@@ -45,7 +45,7 @@ class ClaimTransitions(StoreBase):
                 "queues": None if queues is None else list(queues)}).fetchall()
         return [Claim(r[0], r[1], r[2], r[3], r[4], r[5],
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
-                      bool(r[10]), expires, r[11]) for r in rows]
+                      bool(r[10]), expires, r[11], r[-2], r[-1]) for r in rows]
 
     def register_queues(self, queues: Sequence[Queue]) -> None:
         """Store the limits ``queues`` declare (a worker does at start)."""

@@ -20,14 +20,17 @@ class ClientTransitions(StoreBase):
     def create_execution(self, execution_id: str, workflow: str, input_text: str,
                          max_attempts: int, retry: RetryPolicy, timeout: float | None,
                          conn: Connection | None = None, *, queue: str | None = None,
-                         key: str | None = None, priority: int = 0) -> bool:
+                         key: str | None = None, priority: int = 0,
+                         trace: str | None = None) -> bool:
         """Insert a pending execution; False if the id already exists (nothing changes).
+        ``trace``: what observers store with it (JSON), see :mod:`zart.observe`.
 
         Without ``conn``, a dead pooled connection is retried once (the insert is idempotent);
         with it, the caller's transaction decides."""
         params = {"id": execution_id, "workflow": workflow, "input": input_text,
                   "max_attempts": max_attempts, "retry": serde.dumps(retry.to_json()),
-                  "timeout": timeout, "queue": queue, "key": key, "priority": priority}
+                  "timeout": timeout, "queue": queue, "key": key, "priority": priority,
+                  "trace": trace}
 
         def insert(c: Connection) -> bool:
             return c.execute(self.sql.INSERT_EXECUTION, params).fetchone() is not None

@@ -9,6 +9,7 @@ and made again, every subscriber is woken as if notified, so it looks for itself
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -52,6 +53,8 @@ class Listener:
         self._channels: dict[str, dict[str | None, list[Subscription]]] = {}
         self._listening: set[str] = set()
         self._thread: threading.Thread | None = None
+        self._exiting = False
+        self._exit_hooked = False
 
     def subscribe(self, channel: str, callback: Callback, payload: str | None = None,
                   wait: float = 0.0) -> Subscription:
@@ -67,6 +70,12 @@ class Listener:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="zart-listener")
                 self._thread.start()
+                if not self._exit_hooked:
+                    # Registered now, after an embedded server's own exit handler (they run
+                    # last first): at exit the listener hears first that a lost connection
+                    # is expected.
+                    atexit.register(self._at_exit)
+                    self._exit_hooked = True
         if wait > 0:
             subscription.listening.wait(wait)
         return subscription
@@ -91,6 +100,8 @@ class Listener:
                     backoff = 0.1
                     self._serve(conn)
             except Exception as exc:  # supervised: lost, reconnect (polling covers the gap)
+                if self._exiting:
+                    return  # the interpreter exits (an embedded server stops): not a fault
                 log.warning("listener: %s; reconnecting in %.1fs", exc, backoff)
             finally:
                 with self._lock:
@@ -99,6 +110,9 @@ class Listener:
                         subscription.listening.clear()
             threading.Event().wait(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    def _at_exit(self) -> None:
+        self._exiting = True
 
     def _wanted(self) -> bool:
         """Whether anyone still subscribes; if not, the thread ends (under the lock, so a new

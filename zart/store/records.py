@@ -39,6 +39,12 @@ class Claim:
     run: int = 1
     """The execution's current run (a restart or a rerun begins a new one)."""
 
+    trace_text: str | None = None
+    """What observers stored when it was started (JSON), for its runs' spans."""
+
+    age: float = 0.0
+    """Seconds from its creation to this claim (the database's clock)."""
+
     def lease_expiry(self) -> float:
         """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
         return self.expires

@@ -64,6 +64,10 @@ CREATE INDEX executions_parent ON executions (parent_id) WHERE parent_id IS NOT 
 ALTER TABLE executions ADD COLUMN queue text;
 ALTER TABLE executions ADD COLUMN queue_key text;
 ALTER TABLE executions ADD COLUMN priority integer NOT NULL DEFAULT 0;
+
+-- What observers (zart.observe) stored when the execution was started, e.g. the caller's
+-- trace context, handed to every run so its spans join the caller's trace.
+ALTER TABLE executions ADD COLUMN trace_context json;
 CREATE INDEX executions_queued ON executions (queue, priority DESC, wake_at)
     WHERE status IN ('pending', 'waiting') AND queue IS NOT NULL;
 
@@ -272,3 +276,27 @@ CREATE TRIGGER executions_queue_running AFTER UPDATE OF status ON executions
     FOR EACH ROW WHEN (NEW.queue IS NOT NULL
                        AND (OLD.status = 'running') <> (NEW.status = 'running'))
     EXECUTE FUNCTION queue_running();
+
+-- Cron schedules (zart.schedules): declared in code (source 'code', kept by workers when they
+-- start) or created at run time ('api'). Workers running a schedule's workflow tick it under
+-- its row lock; a tick's execution id is '<name>@<tick in UTC>', so a tick runs once.
+CREATE TABLE schedules (
+    name              text PRIMARY KEY,
+    workflow          text NOT NULL,
+    expression        text NOT NULL,
+    tz                text NOT NULL,
+    data              json,
+    overlap           text NOT NULL CHECK (overlap IN ('skip', 'allow', 'cancel')),
+    catchup           text NOT NULL CHECK (catchup IN ('none', 'latest', 'all')),
+    catchup_limit     integer NOT NULL,
+    source            text NOT NULL CHECK (source IN ('code', 'api')),
+    paused            boolean NOT NULL DEFAULT false,
+    next_tick         timestamptz NOT NULL,
+    last_tick         timestamptz,
+    last_execution_id text,
+    fired             integer NOT NULL DEFAULT 0,
+    skipped           integer NOT NULL DEFAULT 0,
+    created_at        timestamptz NOT NULL DEFAULT clock_now(),
+    updated_at        timestamptz NOT NULL DEFAULT clock_now()
+);
+CREATE INDEX schedules_due ON schedules (next_tick) WHERE NOT paused;

@@ -33,7 +33,8 @@ RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e
           EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
           -- From the row this statement locked and updated, not from its snapshot: a previous
           -- owner's checkpoint may have committed after the snapshot, before the lock.
-          e.claims > 1, e.run"""
+          e.claims > 1, e.run, e.trace_context::text,
+          EXTRACT(EPOCH FROM {s}.clock_now() - e.created_at)::float8"""
 
 # What claiming a child sets, and what a claim returns: shared by the dispatcher's claim and
 # the claim of a parent's next children that rides on a completion (COMPLETE_CHILDREN).
@@ -93,7 +94,9 @@ SELECT EXTRACT(EPOCH FROM LEAST(
        AND NOT """ + paused_child("s", "e") + """),
     (SELECT min(s.lease_until) FROM {s}.steps s JOIN {s}.executions e ON e.id = s.execution_id
      WHERE s.child AND s.status = 'running' AND s.fn = ANY(%(steps)s)
-       AND NOT """ + paused_child("s", "e") + """)
+       AND NOT """ + paused_child("s", "e") + """),
+    (SELECT min(next_tick) FROM {s}.schedules
+     WHERE NOT paused AND workflow = ANY(%(workflows)s))
 ) - {s}.clock_now())::float8"""
 
 # Queued executions: their queue's limits decide how many may be claimed, under the queue's
@@ -164,7 +167,8 @@ WITH q AS (
               e.retry::text, e.lost_leases,
               e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
               EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8, e.claims > 1, e.run,
-              e.queue, e.claims = 1 AS started
+              e.queue, e.claims = 1 AS started, e.trace_context::text,
+              EXTRACT(EPOCH FROM {s}.clock_now() - e.created_at)::float8 AS age
 ), spent AS (
     UPDATE {s}.queues u
     SET tokens = b.tokens_now - (SELECT count(*) FROM claimed

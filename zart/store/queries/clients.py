@@ -21,10 +21,10 @@ WITH queue AS (
     ON CONFLICT DO NOTHING
 )
 INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at,
-                           timeout_seconds, queue, queue_key, priority)
+                           timeout_seconds, queue, queue_key, priority, trace_context)
 VALUES (%(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
         {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now(), %(timeout)s,
-        %(queue)s, %(key)s, %(priority)s)
+        %(queue)s, %(key)s, %(priority)s, %(trace)s::json)
 ON CONFLICT (id) DO NOTHING
 RETURNING id"""
 
