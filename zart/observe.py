@@ -47,6 +47,8 @@ class StepEvent:
     workflow: str
     step: str
     attempt: int
+    context: dict[str, Any] | None = None
+    """What an observer stored when the execution was started (context_for_start)."""
     data: dict[str, Any] = field(default_factory=dict)
     """Scratch space an observer may use between attempt_started and attempt_finished."""
 

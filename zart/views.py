@@ -262,12 +262,14 @@ class ScheduleView(_JSON):
 @dataclass(frozen=True, slots=True)
 class Stats(_JSON):
     """Counts: by status, by workflow and status; the oldest due execution's age; live
-    workers."""
+    workers; the due backlog."""
 
     by_status: dict[str, int]
     by_workflow: dict[str, dict[str, int]]
     oldest_due_seconds: float | None
     live_workers: int
+    due: int = 0
+    """Executions due and not claimed yet (the backlog oldest_due_seconds is the age of)."""
 
 
 @dataclass(slots=True)

@@ -4,7 +4,9 @@ a module that registers no workflow."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import zart
@@ -12,14 +14,21 @@ import zart
 from .conftest import ROOT, ZartCli, assert_refused, cli_env, wait_until, zart_command
 
 
-def test_a_worker_runs_started_executions_and_exits_0_on_sigterm(
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_worker_runs_started_executions_serves_metrics_and_exits_0_on_sigterm(
         app: zart.Zart, dsn: str, schema: str, tmp_path: Path) -> None:
     from tests.cli import cli_app  # registers the workflows in this process, to start them
 
     log = (tmp_path / "worker.log").open("w+")
+    port = free_port()
     worker = subprocess.Popen(
         [*zart_command(), "--schema", schema, "worker", "tests.cli.cli_app", "--threads", "2",
-         "--lease", "5s", "--poll", "500ms"],
+         "--lease", "5s", "--poll", "500ms", "--metrics-port", str(port)],
         cwd=ROOT, env=cli_env(dsn), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         handle = app.start(cli_app.hello, {"name": "worker"})
@@ -27,6 +36,10 @@ def test_a_worker_runs_started_executions_and_exits_0_on_sigterm(
         wait_until(lambda: app.workers(), what="the worker's heartbeat")
         [seen] = app.workers()
         assert seen.pid == worker.pid and "cli-hello" in seen.workflows
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            metrics = page.read().decode()
+        assert 'zart_step_attempts_total{outcome="ok",workflow="cli-hello"} 1.0' in metrics
+        assert "zart_due_executions " in metrics and "zart_worker_threads{" in metrics
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
     finally:

@@ -32,9 +32,16 @@ log = logging.getLogger("zart.cli")
               help="Fallback polling period (new work normally wakes workers at once).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True, help="What the worker logs on stderr.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics (needs "
+                   "zart[prometheus]).")
+@click.option("--trace", is_flag=True,
+              help="Trace runs and step attempts with OpenTelemetry (needs zart[otel] and an "
+                   "SDK configured, e.g. by opentelemetry-instrument).")
 @pass_state
 def worker_command(state: State, modules: tuple[str, ...], threads: int, lease: float,
-                   poll_interval: float, log_level: str) -> None:
+                   poll_interval: float, log_level: str, metrics_port: int | None,
+                   trace: bool) -> None:
     """Run worker threads for the workflows that MODULE... register, until SIGTERM or
     Ctrl-C: then in-flight steps finish and the rest is handed back to other workers. A
     second Ctrl-C stops at once (what is still held is handed back).
@@ -47,11 +54,22 @@ def worker_command(state: State, modules: tuple[str, ...], threads: int, lease: 
       zart worker myapp.workflows --threads 16
       zart worker workflows/billing.py workflows/shipping.py --lease 60s
       ZART_DATABASE_URL=postgresql://... zart worker myapp.workflows
+      zart worker myapp.workflows --metrics-port 9100
     """
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s "
                         "%(name)s: %(message)s")
     found = import_workflows(modules)
     names = sorted({name for names in found.values() for name in names})
+    if metrics_port is not None:
+        from zart.contrib import prometheus
+
+        prometheus.instrument(state.app)
+        prometheus.start_http_server(metrics_port)
+        log.info("Prometheus metrics on port %d (/metrics)", metrics_port)
+    if trace:
+        from zart.contrib import opentelemetry
+
+        opentelemetry.instrument()
     worker = state.app.worker(threads=threads, lease=lease, poll_interval=poll_interval)
     log.info("zart worker on schema %r runs %s; SIGTERM or Ctrl-C stops it", state.schema,
              ", ".join(names))

@@ -84,6 +84,8 @@ class StepCall:
     """The monotonic time this worker's lease on the work runs out, by its own clock."""
     retry: RetryPolicy = NO_RETRY
     """Decides which of the step's own errors are never retried."""
+    trace: str | None = None
+    """What observers stored with the execution when it started (JSON), for their spans."""
 
 
 class _Fenced(Exception):
@@ -183,7 +185,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
     if not call.transactional:
         try:
             with bound(ctx):
-                value = observing.attempt(ctx, call.fn, call.args, call.kwargs)
+                value = observing.attempt(ctx, call.fn, call.args, call.kwargs, call.trace)
         except BaseException as exc:
             if is_user_interrupt(exc):
                 raise
@@ -194,7 +196,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
     try:
         with conn.transaction():
             with bound(ctx, connection=conn):
-                value = observing.attempt(ctx, call.fn, call.args, call.kwargs)
+                value = observing.attempt(ctx, call.fn, call.args, call.kwargs, call.trace)
             outcome = _encoded(value, ctx, time.monotonic() - started)
             if not outcome.ok:
                 raise _Unstorable(outcome)

@@ -143,7 +143,8 @@ class ChildRunner:
 
         call = StepCall(fn, args["args"], args["kwargs"], ctx,
                         bool(options.get("transactional")),
-                        options.get("timeout"), child.remaining, child.lease_expiry, retry)
+                        options.get("timeout"), child.remaining, child.lease_expiry, retry,
+                        child.trace_text)
         try:
             result = run_attempt(call, lane, commit)
         except LeaseExpired:

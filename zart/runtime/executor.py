@@ -356,7 +356,8 @@ class Executor:
         step_ctx = ExecutionContext(ctx.execution_id, ctx.workflow, ctx.data, attempt,
                                     step.retry.max_attempts, step.name)
         call = StepCall(step.fn, step.args, step.kwargs, step_ctx, step.transactional,
-                        step.timeout, remaining, claim.lease_expiry, step.retry)
+                        step.timeout, remaining, claim.lease_expiry, step.retry,
+                        claim.trace_text)
         result = run_attempt(call, lane, commit)
         if result.fenced:
             self._lost(claim, lane)

@@ -86,12 +86,14 @@ def lease_lost(execution_id: str) -> None:
 
 
 def attempt(ctx: ExecutionContext, fn: Callable[..., Any], args: Sequence[Any],
-            kwargs: Mapping[str, Any]) -> Any:
+            kwargs: Mapping[str, Any], trace: str | None) -> Any:
     """Call a step's function for one attempt, between attempt_started and attempt_finished
-    (in this thread: a span an observer opens is current for the step's code)."""
+    (in this thread: a span an observer opens is current for the step's code); ``trace``:
+    what observers stored with the execution at its start."""
     if not observers():
         return fn(*args, **kwargs)
-    event = StepEvent(ctx.execution_id, ctx.workflow, ctx.step or "", ctx.attempt)
+    event = StepEvent(ctx.execution_id, ctx.workflow, ctx.step or "", ctx.attempt,
+                      _context(trace))
     notify("attempt_started", event)
     started = time.monotonic()
     try:

@@ -134,10 +134,18 @@ class ReadModel(StoreBase):
             for workflow, status, count in c.execute(self.sql.STATS_BY_WORKFLOW).fetchall():
                 by_status[status] = by_status.get(status, 0) + count
                 by_workflow.setdefault(workflow, {})[status] = count
-            oldest = c.execute(self.sql.STATS_OLDEST_DUE).fetchone()
+            due = c.execute(self.sql.DUE_BACKLOG).fetchone()
             live = c.execute(self.sql.STATS_LIVE_WORKERS).fetchone()
-        return Stats(by_status, by_workflow, None if oldest is None else oldest[0],
-                     0 if live is None else int(live[0]))
+        assert due is not None
+        return Stats(by_status, by_workflow, due[1], 0 if live is None else int(live[0]),
+                     int(due[0]))
+
+    def due_backlog(self) -> tuple[int, float | None]:
+        """How many executions are due and unclaimed, and the oldest one's age in seconds."""
+        with self.connection() as c:
+            row = c.execute(self.sql.DUE_BACKLOG).fetchone()
+        assert row is not None
+        return int(row[0]), row[1]
 
     def workers(self, include_stopped: bool = False) -> list[WorkerView]:
         """The workers the heartbeat keeps, newest first (stopped ones too, if asked)."""

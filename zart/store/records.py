@@ -70,6 +70,8 @@ class ChildClaim:
     """How often in a row it asked to run again later (zart.RetryAfter)."""
     expires: float = math.inf
     """As :attr:`Claim.expires`."""
+    trace_text: str | None = None
+    """As :attr:`Claim.trace_text` (its execution's)."""
 
     def lease_expiry(self) -> float:
         """The current :attr:`expires` (read at call time: the heartbeat moves it)."""
@@ -106,7 +108,7 @@ class ExecutionRow:
 def child_claim(r: Sequence[Any], expires: float) -> ChildClaim:
     """A claimed child from a row shaped like ``queries._CHILD_CLAIM_RETURNING``."""
     return ChildClaim(r[0], r[1], r[2], r[3], r[4], serde.loads(r[5]) or {}, r[6], r[7], r[8],
-                      r[9], r[10], r[11], r[12], expires)
+                      r[9], r[10], r[11], r[12], expires, r[13])
 
 
 def error_text(error: dict[str, Any] | None) -> str | None:

@@ -55,7 +55,8 @@ SET status = 'running', owner = gen_random_uuid(),
 _CHILD_CLAIM_RETURNING = """
 RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
           s.owner, s.lost_leases, e.workflow, e.input::text,
-          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8, s.backoffs"""
+          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8, s.backoffs,
+          e.trace_context::text"""
 
 # A child is due when its (retry) time has come, or its worker's lease ran out; only for a
 # worker that knows its step (%(steps)s: the registered names it can run), and not while a

@@ -73,8 +73,11 @@ ORDER BY started_at DESC"""
 STATS_BY_WORKFLOW = """
 SELECT workflow, status, count(*) FROM {s}.executions GROUP BY workflow, status"""
 
-STATS_OLDEST_DUE = """
-SELECT EXTRACT(EPOCH FROM {s}.clock_now() - min(wake_at))::float8 FROM {s}.executions
+# The due backlog: how many executions are due and not claimed, and the oldest one's age (on
+# the partial index of due executions: cheap enough to run at every metrics scrape).
+DUE_BACKLOG = """
+SELECT count(*), EXTRACT(EPOCH FROM {s}.clock_now() - min(wake_at))::float8
+FROM {s}.executions
 WHERE status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now()"""
 
 STATS_LIVE_WORKERS = """
