@@ -55,11 +55,12 @@ class Zart(operations.Operations):
 
     ``dsn`` defaults to ``$ZART_DATABASE_URL``; without it zart starts an embedded PostgreSQL
     in ``./.zart/pgdata`` (for development only: it says so in the log). The schema is
-    created or upgraded on construction, safely when many processes start at once.
+    created or upgraded on construction, safely when many processes start at once; with
+    ``migrate=False`` it must exist at this version already (read-only tools).
     """
 
     def __init__(self, dsn: str | None = None, *, schema: str = "zart", pool_size: int = 4,
-                 pool_timeout: float = 30.0) -> None:
+                 pool_timeout: float = 30.0, migrate: bool = True) -> None:
         self.schema = validate_schema(schema)
         if not isinstance(pool_size, int) or isinstance(pool_size, bool) or pool_size < 1:
             raise ConfigurationError(f"pool_size must be an int >= 1, got {pool_size!r}")
@@ -79,7 +80,10 @@ class Zart(operations.Operations):
         try:
             # On a connection of its own, refused within seconds with the server's reason
             # (a wrong URL or password) before the pool ever tries.
-            self.store.migrate()
+            if migrate:
+                self.store.migrate()
+            else:
+                self.store.check_schema()
         except BaseException:
             self.store.close()
             raise
@@ -169,7 +173,8 @@ class Zart(operations.Operations):
                workflows: Sequence[str] | None = None, max_lease_losses: int = 10,
                pool_size: int | None = None, purge_after: Duration | None = None,
                purge_every: Duration = "1h",
-               queues: Sequence[Queue | str] | None = None) -> Worker:
+               queues: Sequence[Queue | str] | None = None,
+               name: str | None = None) -> Worker:
         """A :class:`Worker` for the workflows registered in this process (or ``workflows``);
         see :class:`zart.Worker` for the options."""
         from .runtime import Worker  # the client alone never loads the runtime
@@ -177,7 +182,8 @@ class Zart(operations.Operations):
         return Worker(self.dsn, self.schema, threads=threads, lease=lease,
                       poll_interval=poll_interval, workflows=workflows,
                       max_lease_losses=max_lease_losses, pool_size=pool_size,
-                      purge_after=purge_after, purge_every=purge_every, queues=queues)
+                      purge_after=purge_after, purge_every=purge_every, queues=queues,
+                      name=name)
 
     def close(self) -> None:
         """Close the client's connections."""

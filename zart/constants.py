@@ -67,4 +67,5 @@ class WaitKind(StrEnum):
     BACKOFF = "backoff"
     """The step ``waiting_for`` asked to be run again later (:class:`zart.RetryAfter`)."""
     PAUSED = "paused"
-    """A pause rule (its id in ``waiting_for``) holds it in front of a step."""
+    """A pause rule holds it in front of the step named in ``waiting_for`` (the rule's id is
+    in ``executions.paused_by``)."""

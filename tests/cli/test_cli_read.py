@@ -7,6 +7,7 @@ import os
 import pty
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,3 +255,11 @@ def test_a_module_given_as_a_path_registers_its_workflows(zart_cli: ZartCli,
                    "--data", '{"name": "path"}', "--wait", "20s", "--json")
     assert ran.code == 0, ran
     assert ran.json()["result"] == {"greeting": "hello path"}
+
+
+def test_inspecting_a_schema_that_does_not_exist_is_refused_and_creates_nothing(
+        dsn: str, sql: Any) -> None:
+    missing = ZartCli(dsn, "no_such_zart_schema")
+    for ran in missing.many([("list",), ("stats",), ("schedule", "list")]):
+        assert_refused(ran, "schema 'no_such_zart_schema' does not exist", "zart migrate")
+    assert sql("SELECT 1 FROM pg_namespace WHERE nspname = 'no_such_zart_schema'") == []

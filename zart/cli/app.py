@@ -45,12 +45,17 @@ class State:
         self.dsn = dsn
         self.schema = schema
         self._app: zart.Zart | None = None
+        self.migrates = False
+        """Whether the application may create or upgrade the schema (``worker``, ``start``,
+        ``migrate``); inspecting and repairing commands refuse a missing or older one rather
+        than create it in a database they were pointed at by mistake."""
 
     @property
     def app(self) -> zart.Zart:
-        """The application: connects, and creates or upgrades the schema, the first time."""
+        """The application: connects (and checks, or creates or upgrades, the schema) the
+        first time."""
         if self._app is None:
-            self._app = zart.Zart(self.dsn, schema=self.schema)
+            self._app = zart.Zart(self.dsn, schema=self.schema, migrate=self.migrates)
         return self._app
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ def worker_command(state: State, modules: tuple[str, ...], threads: int, lease: 
                         "%(name)s: %(message)s")
     found = import_workflows(modules)
     names = sorted({name for names in found.values() for name in names})
+    state.migrates = True
     if metrics_port is not None:
         from zart.contrib import prometheus
 
@@ -104,6 +105,7 @@ def start_command(state: State, workflow: str, data: Any, execution_id: str | No
     """
     if modules:
         import_workflows(modules)
+    state.migrates = True
     try:
         handle = state.app.start(workflow, data, id=execution_id)
     except zart.WorkflowNotFound as exc:
@@ -146,5 +148,6 @@ def migrate_command(state: State) -> None:
       zart migrate
       zart --dsn postgresql://app@db/prod --schema zart migrate
     """
+    state.migrates = True
     app = state.app  # constructing the application creates or upgrades the schema
     output.echo(f"schema {app.schema!r} is at version {SCHEMA_VERSION}")

@@ -178,7 +178,8 @@ class AdminTransitions(StoreBase):
                 if found is None:
                     raise PauseRuleNotFound(f"no pause rule {rule_id}")
                 rule = PauseRule(*found)
-                when = rule.lifted_at or rule.until
+                at = rule.lifted_at or rule.until
+                when = "(no time)" if at is None else at.isoformat(timespec="seconds")
                 raise ActionRefused(
                     f"pause rule {rule_id} is no longer active: "
                     + (f"lifted at {when} by {rule.lifted_by or 'someone'}" if rule.lifted_at

@@ -75,6 +75,22 @@ class SchemaTransitions(StoreBase):
                 if not conn.broken:
                     conn.execute(queries.ADVISORY_UNLOCK, key)
 
+    def check_schema(self) -> None:
+        """Refuse, naming the fix, a schema that does not exist or is not at this zart's
+        version (for tools that must not create or upgrade it)."""
+        with self.connect() as conn, translate_errors():
+            version = self._version(conn)
+        if version is None:
+            raise ConfigurationError(
+                f"schema {self.schema!r} does not exist in this database (wrong --schema or "
+                f"--dsn?); `zart migrate` creates it, as any worker does when it starts")
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(f"schema {self.schema!r} is at version {version}, newer "
+                                     f"than this zart ({SCHEMA_VERSION}); upgrade zart")
+        if version < SCHEMA_VERSION:
+            raise ConfigurationError(f"schema {self.schema!r} is at version {version}; this "
+                                     f"zart needs {SCHEMA_VERSION}: run `zart migrate`")
+
     def _apply(self, conn: Connection, sql: str, version: int | None) -> None:
         """Run ``sql`` in the schema, in one transaction; record ``version`` if given (the
         full schema records its own)."""
