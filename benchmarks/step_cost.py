@@ -8,6 +8,10 @@ Limit: one autocommit ``INSERT`` of the same payload through psycopg on the same
 a plain WAL-logged table (not TEMP: temp tables skip WAL and the commit's fsync). The two are
 measured in alternating rounds so both see the same background noise.
 
+Observed: the same workflow with zart's Prometheus metrics and OpenTelemetry traces on (the
+SDK's TracerProvider, spans batched to an in-memory exporter), in the same alternating rounds:
+what metrics and spans cost per step (they add no statement).
+
 Diagnostics: ``store.checkpoint()`` called in a loop without the worker (the fenced statement
 alone: the rest is the worker's Python), write transactions per step (snapshot xmax delta) and
 WAL bytes per step, against the same for the INSERT.
@@ -19,6 +23,7 @@ import time
 from typing import Any
 
 from zart.interpreter import Record
+from zart.observe import Observer, add_observer, remove_observer
 from zart.store import Store
 
 from . import workflows
@@ -48,6 +53,7 @@ def run(bench: Bench) -> None:
     app = bench.reset()
     create_limit_table(bench)
     per_step: list[float] = []
+    observed_step: list[float] = []
     end_to_end: list[float] = []
     limit: list[float] = []
     xacts: list[float] = []
@@ -63,21 +69,33 @@ def run(bench: Bench) -> None:
                 limit_wal.append((wal_lsn(probe) - lsn) / n)
                 limit.append(sum(samples) / n)
 
-            def run_zart() -> None:
+            def run_zart(observed: bool = False) -> None:
                 xid, lsn = write_xacts(probe), wal_lsn(probe)
                 started = time.perf_counter()
                 handle = app.start(workflows.steps, {"n": n})
                 handle.result(timeout=max(60.0, n * 0.05))
+                first = workflows.MARKS.wait(handle.id, "first")
+                last = workflows.MARKS.wait(handle.id, "last")
+                if observed:
+                    observed_step.append((last.perf - first.perf) / (n - 1))
+                    return
                 end_to_end.append((time.perf_counter() - started) / n)
                 xacts.append((write_xacts(probe) - xid) / n)
                 wal.append((wal_lsn(probe) - lsn) / n)
-                first = workflows.MARKS.wait(handle.id, "first")
-                last = workflows.MARKS.wait(handle.id, "last")
                 per_step.append((last.perf - first.perf) / (n - 1))
 
+            observing = _observers()
             for _ in range(rounds):
                 run_limit()
                 run_zart()
+                if observing is not None:
+                    for observer in observing:
+                        add_observer(observer)
+                    try:
+                        run_zart(observed=True)
+                    finally:
+                        for observer in observing:
+                            remove_observer(observer)
         checkpoint_alone = _checkpoint_alone(bench, n)
     finally:
         app.close()
@@ -90,6 +108,15 @@ def run(bench: Bench) -> None:
               fmt_ratio(safe_div(step, ins)))
     table.add("zart, start -> result / n", fmt_time(e2e), fmt_rate(1 / e2e), fmt_time(ins),
               fmt_ratio(safe_div(e2e, ins)))
+    if observed_step:
+        seen = median(observed_step)
+        table.add("zart, metrics + traces on", fmt_time(seen), fmt_rate(1 / seen),
+                  fmt_time(ins), fmt_ratio(safe_div(seen, ins)))
+        table.notes.append(f"metrics and traces cost {fmt_time(seen - step)} per step "
+                           f"({(seen / step - 1) * 100:+.0f}%), no statement")
+    else:
+        table.notes.append("metrics + traces row skipped: prometheus-client or "
+                           "opentelemetry-sdk is not installed")
     table.add("store.checkpoint() alone", fmt_time(checkpoint_alone),
               fmt_rate(1 / checkpoint_alone), fmt_time(ins),
               fmt_ratio(safe_div(checkpoint_alone, ins)))
@@ -102,7 +129,8 @@ def run(bench: Bench) -> None:
     report.ratio("step cost, sequential", fmt_time(step), fmt_time(ins), safe_div(step, ins),
                  "autocommit INSERT, same payload")
     report.data = {"steps": n, "rounds": rounds, "per_step_s": per_step,
-                   "start_to_result_per_step_s": end_to_end, "insert_s": limit,
+                   "start_to_result_per_step_s": end_to_end,
+                   "observed_per_step_s": observed_step, "insert_s": limit,
                    "checkpoint_alone_s": checkpoint_alone, "write_xacts_per_step": xacts,
                    "wal_bytes_per_step": wal, "wal_bytes_per_insert": limit_wal,
                    "payload_bytes": len(PAYLOAD_TEXT)}
@@ -125,6 +153,27 @@ def run(bench: Bench) -> None:
         right.legend(fontsize=8)
 
     report.save(plot)
+
+
+def _observers() -> list[Observer] | None:
+    """zart's Prometheus and OpenTelemetry observers, as a production process would run them
+    (a registry of their own here; spans batched to an in-memory exporter); None when the
+    libraries are not installed."""
+    try:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        from prometheus_client import CollectorRegistry
+
+        from zart.contrib.opentelemetry import TracingObserver
+        from zart.contrib.prometheus import PrometheusObserver
+    except ImportError:
+        return None
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    return [PrometheusObserver(CollectorRegistry()), TracingObserver(provider)]
 
 
 def _checkpoint_alone(bench: Bench, n: int) -> float:
