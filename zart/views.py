@@ -142,7 +142,8 @@ class Waiting(_JSON):
     """Why an execution is where it is, in words (``text``) and in data.
 
     ``state``: ``sleeping``, ``event``, ``children``, ``child``, ``retrying``,
-    ``backing_off``, ``paused``, ``due``, ``no_worker``, ``held``, ``finished``. The other
+    ``backing_off``, ``paused``, ``due``, ``queued`` (due, held back by a queue's limit),
+    ``no_worker``, ``held``, ``finished``. The other
     fields are set as they apply.
     """
 

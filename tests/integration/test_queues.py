@@ -155,3 +155,31 @@ def test_a_key_without_a_queue_is_refused(app: zart.Zart) -> None:
 @zart.workflow("q-work-unqueued")
 def unqueued(data: Any) -> Any:
     yield zart.sleep("q-nap", 0)
+
+
+GATE = threading.Event()
+single = zart.Queue("q-single", concurrency=1)
+
+
+@zart.step("q-held")
+def held() -> str:
+    GATE.wait(20)
+    return "done"
+
+
+@zart.workflow("q-single-flow", queue=single)
+def single_flow(data: Any) -> Any:
+    return (yield held())
+
+
+def test_describe_says_which_queue_limit_holds_a_due_execution_back(app: zart.Zart) -> None:
+    GATE.clear()
+    with app.worker(threads=2, lease=5.0, poll_interval=0.2, workflows=["q-single-flow"]):
+        first = app.start(single_flow, None)
+        wait_until(lambda: first.status() == "running", what="the first execution to run")
+        second = app.start(single_flow, None)
+        waiting = second.describe().waiting
+        assert (waiting.state, second.status()) == ("queued", "pending")
+        assert "queued in 'q-single': 1 of its 1 running at once already" in waiting.text
+        GATE.set()
+        assert second.result(timeout=20) == "done"

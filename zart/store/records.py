@@ -161,3 +161,5 @@ class ExecutionState:
     """The database's clock when it was read."""
     paused_by: int | None
     parent_id: str | None
+    queue: str | None = None
+    queue_key: str | None = None

@@ -109,8 +109,31 @@ def _due(store: ReadModel, c: Connection, row: ExecutionState) -> Waiting:
     if not found or not found[0]:
         return Waiting("no_worker", f"due since {_at(wake_at)}, but no live worker has "
                        f"registered workflow {workflow!r}", since=wake_at)
+    if row.queue is not None:
+        held = _queue_limit(store, c, row)
+        if held is not None:
+            return Waiting("queued", f"due since {_at(wake_at)}, queued in {row.queue!r}: "
+                           f"{held}", since=wake_at)
     return Waiting("due", f"due since {_at(wake_at)}; {found[0]} live worker(s) run "
                    f"{workflow!r} and will claim it", since=wake_at)
+
+
+def _queue_limit(store: ReadModel, c: Connection, row: ExecutionState) -> str | None:
+    """The limit of its queue that holds a due execution back, in words (None: none is
+    reached; a worker claims it next)."""
+    found = c.execute(store.sql.QUEUE_STATE, {"queue": row.queue,
+                                              "key": row.queue_key}).fetchone()
+    if found is None:
+        return None
+    concurrency, per_key, rate_limit, rate_period, running, key_running, tokens = found
+    if concurrency is not None and running >= concurrency:
+        return f"{running} of its {concurrency} running at once already"
+    if per_key is not None and key_running is not None and key_running >= per_key:
+        return (f"{key_running} of the {per_key} allowed per key run for key "
+                f"{row.queue_key!r} already")
+    if rate_limit is not None and tokens is not None and tokens < 1:
+        return f"its rate limit ({rate_limit} per {rate_period:g}s) is spent for now"
+    return None
 
 
 def store_rules(store: ReadModel, c: Connection) -> list[Sequence[Any]]:

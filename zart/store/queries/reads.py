@@ -28,8 +28,17 @@ LIMIT %(limit)s"""
 EXECUTION = """
 SELECT """ + _SUMMARY + """, input::text, result::text, error::text, max_attempts,
        lost_leases, deadline, owner, lease_until, worker_id, claimed_at, open_children,
-       COALESCE(run_started_at, created_at), {s}.clock_now(), paused_by, parent_id
+       COALESCE(run_started_at, created_at), {s}.clock_now(), paused_by, parent_id, queue,
+       queue_key
 FROM {s}.executions WHERE id = %(id)s"""
+
+# A queue's limits and how much of them is in use (why a queued execution is not claimed).
+QUEUE_STATE = """
+SELECT q.concurrency, q.per_key, q.rate_limit, q.rate_period, q.running,
+       (SELECT k.running FROM {s}.queue_keys k WHERE k.queue = q.name AND k.key = %(key)s),
+       LEAST(q.rate_limit, q.tokens + EXTRACT(EPOCH FROM {s}.clock_now() - q.refilled_at)
+             * q.rate_limit / NULLIF(q.rate_period, 0))::float8
+FROM {s}.queues q WHERE q.name = %(queue)s"""
 
 HISTORY = """
 SELECT seq, kind, name, status, ok, child, created_at, started_at, finished_at, wake_at,
