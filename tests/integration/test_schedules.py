@@ -209,3 +209,23 @@ def test_backfill_starts_every_tick_of_a_range_once_and_can_be_repeated(
     with pytest.raises(zart.ConfigurationError, match="more than 1000 ticks"):
         app.schedules.create("sc-minutely", "sc-plain", "* * * * *")
         app.schedules.backfill("sc-minutely", end - timedelta(days=1), end)
+
+
+def test_a_code_schedule_clashing_with_a_run_time_one_is_refused_loudly_and_work_goes_on(
+        app: zart.Zart, caplog: pytest.LogCaptureFixture) -> None:
+    app.schedules.create("sc-clash", "sc-plain", "0 5 * * *")
+
+    def clashing(data: Any) -> Any:
+        return (yield echo(data))
+
+    def define() -> zart.Workflow:
+        return zart.workflow("sc-clashing", schedule=zart.cron("0 6 * * *",
+                                                               name="sc-clash"))(clashing)
+
+    with registered_for_now(define), app.worker(threads=1, lease=5, poll_interval=0.2,
+                                                workflows=["sc-clashing"]):
+        assert app.start("sc-clashing", 7).result(timeout=20) == 7
+    assert "clashes with a schedule created at run time" in caplog.text
+    kept = app.schedules.get("sc-clash")
+    assert (kept.source, kept.workflow, kept.expression) == ("api", "sc-plain", "0 5 * * *")
+    app.schedules.delete("sc-clash")

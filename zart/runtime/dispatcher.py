@@ -84,8 +84,7 @@ class Dispatcher:
                 if not self._queues_stored:  # the limits this code declares
                     store.register_queues(self.queues)
                     self._queues_stored = True
-                if self.ticker is not None:
-                    self.ticker.tick()
+                self._tick()
                 full = self.claim_round()
                 backoff = 0.05
                 if full:
@@ -106,6 +105,18 @@ class Dispatcher:
                 log.exception("%s: claim loop error", self.info.name)
                 wait = self.poll_interval
             self.wake.wait(wait)
+
+    def _tick(self) -> None:
+        """Fire due schedule ticks; a failure other than the database's is logged and never
+        keeps this worker from claiming its work."""
+        if self.ticker is None:
+            return
+        try:
+            self.ticker.tick()
+        except DatabaseUnavailable:
+            raise
+        except Exception:
+            log.exception("%s: a schedule tick round failed; claiming goes on", self.info.name)
 
     def claim_round(self) -> bool:
         """Claim for the idle threads; True if there may be more due work right now."""

@@ -78,12 +78,18 @@ class Ticker:
 
     def store_declared(self) -> None:
         """Create or update the code's schedules, once per worker (retried while the
-        database is down): a schedule changed in a new release takes effect here."""
+        database is down): a schedule changed in a new release takes effect here. One that
+        clashes with a schedule created at run time is said loudly and left out; the
+        worker's other work goes on."""
         if self._stored:
             return
         now = self.store.clock_now()
         rows = [s.stored(next(s.ticks_after(now))) for s in self.declared]
-        changed = self.store.store_code_schedules(self.workflows, rows)
+        try:
+            changed = self.store.store_code_schedules(self.workflows, rows)
+        except ConfigurationError as exc:
+            log.error("the schedules declared in the code were not stored: %s", exc)
+            changed = []
         if changed:
             log.info("schedules stored from the code: %s", ", ".join(sorted(changed)))
         self._stored = True
@@ -96,6 +102,9 @@ class Ticker:
         """One tick round when one is due; the executions started."""
         if time.monotonic() < self._next_check:
             return 0
+        # Not again before the poll interval if this round fails (the dispatcher logs it and
+        # claims on): a broken schedule must not cost a statement per claim round.
+        self._next_check = time.monotonic() + self.poll_interval
         self.store_declared()
         started, next_in = self.store.tick_schedules(self.workflows, decide_ticks,
                                                      self.store.cancel_in)
