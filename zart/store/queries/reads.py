@@ -31,14 +31,17 @@ SELECT """ + _SUMMARY + """, input::text, result::text, error::text, max_attempt
        COALESCE(run_started_at, created_at), {s}.clock_now(), paused_by, parent_id
 FROM {s}.executions WHERE id = %(id)s"""
 
+# A child workflow's row keeps the child's execution id in fn (what the dashboard links to);
+# archived runs keep no fn, so their child commands link to nothing.
 HISTORY = """
 SELECT seq, kind, name, status, ok, child, created_at, started_at, finished_at, wake_at,
-       attempt, left(value::text, %(preview)s), error::text
+       attempt, left(value::text, %(preview)s), error::text,
+       CASE WHEN kind = 'child' THEN fn END
 FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
 
 ARCHIVED_HISTORY = """
 SELECT run, seq, kind, name, status, ok, child, created_at, started_at, finished_at,
-       NULL::timestamptz, attempt, left(value::text, %(preview)s), error::text
+       NULL::timestamptz, attempt, left(value::text, %(preview)s), error::text, NULL::text
 FROM {s}.archived_steps WHERE execution_id = %(id)s ORDER BY run, seq"""
 
 ATTEMPTS = """
@@ -72,6 +75,24 @@ ORDER BY started_at DESC"""
 
 STATS_BY_WORKFLOW = """
 SELECT workflow, status, count(*) FROM {s}.executions GROUP BY workflow, status"""
+
+# Executions started and finished per time bucket since a time (the dashboard's activity
+# chart): each half reads one index range (executions_created, executions_finished).
+# date_bin aligns the buckets on %(origin)s, so consecutive reads agree on their edges.
+ACTIVITY = """
+SELECT bucket, sum(started)::int, sum(completed)::int, sum(failed)::int, sum(cancelled)::int
+FROM (
+    SELECT date_bin(make_interval(secs => %(bucket)s), created_at, %(origin)s) AS bucket,
+           1 AS started, 0 AS completed, 0 AS failed, 0 AS cancelled
+    FROM {s}.executions WHERE created_at >= %(since)s
+    UNION ALL
+    SELECT date_bin(make_interval(secs => %(bucket)s), finished_at, %(origin)s),
+           0, (status = 'completed')::int, (status = 'failed')::int, (status = 'cancelled')::int
+    FROM {s}.executions WHERE finished_at >= %(since)s
+) AS events
+GROUP BY bucket ORDER BY bucket"""
+
+CLOCK_NOW = """SELECT {s}.clock_now()"""
 
 STATS_OLDEST_DUE = """
 SELECT EXTRACT(EPOCH FROM {s}.clock_now() - min(wake_at))::float8 FROM {s}.executions
