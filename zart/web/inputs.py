@@ -36,8 +36,12 @@ TEXT_PATTERN = "^[^\\u0000]*$"
 MAX_TEXT = 1000
 """The longest free text accepted (a pause rule's reason)."""
 
-DURATION_PATTERN = ("^\\s*(?:(?:[0-9]{1,6}(?:\\.[0-9]{1,6})?\\s*(?:ms|s|m|h|d|w)\\s*){1,3}"
-                    "|[0-9]{1,9}(?:\\.[0-9]{1,6})?\\s*)$")
+_FRACTION = "(?:\\.[0-9]{1,6})?"
+# Digits per unit keep three parts under the library's 100 years (each part < 32 years);
+# only plain spaces, which every regex engine reads alike.
+_PARTS = "|".join(f"[0-9]{{1,{digits}}}{_FRACTION} *{unit}" for unit, digits in (
+    ("ms", 12), ("s", 9), ("m", 7), ("h", 5), ("d", 4), ("w", 3)))
+DURATION_PATTERN = f"^ *(?:(?:(?:{_PARTS}) *){{1,3}}|[0-9]{{1,9}}{_FRACTION} *)$"
 """A duration as text: ``500ms``, ``2s``, ``1h30m``, ``7d`` (up to three parts) or seconds."""
 
 MAX_DURATION_SECONDS = 3_153_600_000
@@ -203,6 +207,8 @@ class Fields:
         if isinstance(value, str) and self._where == "query parameter" and \
                 re.fullmatch(r"-?[0-9]{1,12}", value):
             value = int(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+            value = int(value)  # JSON has one number type: 5.0 is the integer 5
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise invalid(f"{self._where} {key!r} must be an integer from {low} to {high}, got "
                           f"{value!r}"[:200])
