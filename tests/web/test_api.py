@@ -243,3 +243,23 @@ def test_mounted_under_a_prefix_it_serves_there_and_ids_may_hold_a_slash(
     assert bare.status == 308 and bare.headers["Location"] == "/ops/zart/"
     shell = mounted.get("/")
     assert shell.status == 200 and "Path=/ops/zart/" in shell.headers["Set-Cookie"]
+
+
+def test_mounted_with_werkzeugs_dispatcher_as_in_flask_it_answers_under_the_prefix(
+        web: object, operator: WebClient) -> None:
+    dispatcher = pytest.importorskip("werkzeug.middleware.dispatcher")
+    from werkzeug.test import Client
+
+    def host_app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        start_response("200 OK", [])  # type: ignore[operator]
+        return [b"the host project"]
+
+    client = Client(dispatcher.DispatcherMiddleware(host_app, {"/zart": web}))
+    auth = {"Authorization": operator.headers["Authorization"]}
+    started = client.post("/zart/api/executions", headers=auth,
+                          json={"workflow": "web-approval", "id": "flask/1"})
+    assert started.status_code == 200, started.get_data()
+    status = client.get("/zart/api/executions/flask%2F1/status", headers=auth)
+    assert status.get_json() == {"id": "flask/1", "status": status.get_json()["status"]}
+    assert client.get("/zart/").status_code == 303  # the dashboard: log in first
+    assert client.get("/elsewhere").get_data() == b"the host project"
