@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..constants import FINAL_STATUSES
 from ..errors import ResultTimeout, WorkflowFailed
 from ..operations import KEEP_INPUT
 from .http import Response, json_response
@@ -60,8 +61,11 @@ def result(ctx: Context, params: dict[str, str]) -> Response:
     timeout = query.number("timeout", 0.0, 0.0, ctx.settings.max_result_wait)
     query.done()
     handle = ctx.zart.handle(execution_id)
+    if timeout == 0 and handle.status() not in FINAL_STATUSES:
+        # Asked not to wait: answer from the row, without subscribing to the listener.
+        return json_response({"id": execution_id, "status": handle.status()}, 202)
     try:
-        value = handle.result(timeout=timeout)
+        value = handle.result(timeout=timeout or None)
     except WorkflowFailed as failed:
         return json_response({"id": execution_id, "status": failed.status,
                               "error": failed.cause})
