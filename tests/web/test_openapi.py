@@ -19,7 +19,7 @@ from zart.web import api_executions, api_operations, create_app
 
 from .conftest import OPERATE, TOKENS, WebClient
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 50
 """Generated cases per operation and phase: the run stays well under a minute."""
 
 

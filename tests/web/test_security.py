@@ -68,6 +68,9 @@ def test_the_dashboard_logs_in_with_a_token_into_a_strict_http_only_session(
         "/api/stats").status == 401
     no_csrf = browser.post("/login", body=f"token={READ}".encode(), headers=form)
     assert no_csrf.status == 403
+    out = logged_in.post("/logout", body=f"csrf={csrf}".encode(), headers={
+        **form, "Cookie": f"zart_csrf={csrf}; zart_session={session}"})
+    assert out.status == 303 and "zart_session=; Path=/; Max-Age=0" in out.headers["Set-Cookie"]
 
 
 def test_a_cookie_session_acts_only_with_the_double_submit_header_from_this_origin(
@@ -136,5 +139,8 @@ def test_every_response_carries_the_security_headers(web: object) -> None:
     again = WebClient(web).get("/static/app.js",  # type: ignore[arg-type]
                                headers={"If-None-Match": reply.headers["ETag"]})
     assert again.status == 304
+    head = WebClient(web).request("HEAD", "/static/app.js")  # type: ignore[arg-type]
+    assert head.status == 200 and head.body == b""
+    assert head.headers["Content-Length"] == str(len(reply.body))
     for path in ("/static/..%2Fapp.py", "/static/index.html", "/static/%2E%2E"):
         assert WebClient(web).get(path).status == 404  # type: ignore[arg-type]
