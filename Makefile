@@ -2,7 +2,7 @@
 #
 #   make test              lint + type-check + every test except the slow ones
 #   make test-unit         unit tests only (no database)
-#   make test-integration  integration tests only (ZART_DATABASE_URL, else embedded PostgreSQL)
+#   make test-integration  integration and web tests (ZART_DATABASE_URL, else embedded PostgreSQL)
 #   make lint              ruff + mypy
 #   make demo              run examples/order_fulfilment.py
 #   make bench             run the benchmarks (BENCH_ARGS="--full", "--smoke", "--only replay")
@@ -44,7 +44,7 @@ test-unit: venv
 	$(PY) -m pytest -q $(MARKERS) $(PYTEST_ARGS) tests/unit
 
 test-integration: venv
-	$(PY) -m pytest -q $(MARKERS) $(PYTEST_ARGS) tests/integration tests/faults
+	$(PY) -m pytest -q $(MARKERS) $(PYTEST_ARGS) tests/integration tests/faults tests/web
 
 # The benchmarks' plots need matplotlib: the optional extra "bench", on top of the base install.
 BENCH_STAMP := $(VENV)/.installed-bench

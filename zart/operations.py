@@ -18,12 +18,15 @@ from .constants import FINAL_STATUSES, ExecutionStatus
 from .durations import Duration, parse_duration
 from .errors import ConfigurationError
 from .store import Store
-from .views import ExecutionSummary, Page, PauseRule, PurgeResult, Stats, WorkerView
+from .views import Activity, ExecutionSummary, Page, PauseRule, PurgeResult, Stats, WorkerView
 
 __all__ = ["KEEP_INPUT", "Operations", "by_text"]
 
 MAX_PAGE = 1000
 """The most executions one page lists."""
+
+MAX_ACTIVITY_BUCKETS = 1000
+"""The most buckets one activity read returns."""
 
 MAX_BY = 200
 """The longest ``by`` (who did it) accepted."""
@@ -99,6 +102,21 @@ class Operations:
     def stats(self) -> Stats:
         """Counts by status and workflow, the oldest due execution's age, live workers."""
         return self.store.stats()
+
+    def activity(self, *, span: Duration = "24h", bucket: Duration = "1h") -> Activity:
+        """Executions started and finished (completed, failed, cancelled) per ``bucket`` over
+        the last ``span``: what a dashboard charts. At most 1000 buckets."""
+        span_seconds = parse_duration(span, what="span")
+        bucket_seconds = parse_duration(bucket, what="bucket")
+        if bucket_seconds < 1:
+            raise ConfigurationError(f"bucket must be at least 1s, got {bucket!r}")
+        if not 0 < span_seconds <= 366 * 86400:
+            raise ConfigurationError(f"span must be more than 0s and at most 366 days, got "
+                                     f"{span!r}")
+        if span_seconds / bucket_seconds > MAX_ACTIVITY_BUCKETS:
+            raise ConfigurationError(f"a span of {span!r} in buckets of {bucket!r} makes more "
+                                     f"than {MAX_ACTIVITY_BUCKETS} buckets; choose larger ones")
+        return self.store.activity(span_seconds, bucket_seconds)
 
     def workers(self, *, include_stopped: bool = False) -> list[WorkerView]:
         """The worker processes the heartbeats keep (newest first)."""

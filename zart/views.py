@@ -11,6 +11,8 @@ from typing import Any, Generic, TypeVar
 
 __all__ = [
     "ActionView",
+    "Activity",
+    "ActivityBucket",
     "AttemptView",
     "CommandView",
     "ExecutionDetail",
@@ -109,6 +111,8 @@ class CommandView(_JSON):
     preview: str | None
     """The start of the stored value (JSON text), if it succeeded."""
     error: dict[str, Any] | None
+    child_execution: str | None = None
+    """A child workflow's execution id (kind ``child``, current run only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +275,28 @@ class Stats(_JSON):
     live_workers: int
     due: int = 0
     """Executions due and not claimed yet (the backlog oldest_due_seconds is the age of)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityBucket(_JSON):
+    """Executions started and finished (by how they ended) in one span of time."""
+
+    start: datetime
+    started: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activity(_JSON):
+    """Executions started and finished over time: one bucket per ``bucket_seconds`` from
+    ``since`` to ``until`` (the database's clock), empty buckets included."""
+
+    since: datetime
+    until: datetime
+    bucket_seconds: float
+    buckets: list[ActivityBucket]
 
 
 @dataclass(slots=True)

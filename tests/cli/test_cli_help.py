@@ -11,7 +11,7 @@ from .conftest import ROOT, Ran, zart_command
 
 COMMANDS = ["worker", "start", "migrate", "list", "show", "stats", "workers", "send-event",
             "cancel", "retry", "restart", "rerun", "resume", "pause", "unpause", "pauses",
-            "purge", "schedule"]
+            "purge", "schedule", "serve"]
 
 
 def run_all(argvs: list[list[str]], env: dict[str, str] | None = None) -> list[Ran]:

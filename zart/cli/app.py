@@ -66,7 +66,7 @@ class State:
 
 
 SECTIONS = {
-    "Run": ["worker", "start", "migrate"],
+    "Run": ["worker", "start", "migrate", "serve"],
     "Inspect": ["list", "show", "stats", "workers"],
     "Repair one execution": ["send-event", "cancel", "retry", "restart", "rerun", "resume"],
     "Pause and purge": ["pause", "unpause", "pauses", "purge"],

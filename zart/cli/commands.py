@@ -14,9 +14,10 @@ from .commands_repair import (
 )
 from .commands_run import migrate_command, start_command, worker_command
 from .commands_schedule import schedule_group
+from .commands_serve import serve_command
 
 __all__ = ["cancel_command", "cli", "list_command", "migrate_command", "pause_command",
            "pauses_command", "purge_command", "rerun_command", "restart_command",
            "resume_command", "retry_command", "schedule_group", "send_event_command",
-           "show_command", "start_command", "stats_command", "unpause_command", "worker_command",
-           "workers_command"]
+           "serve_command", "show_command", "start_command", "stats_command",
+           "unpause_command", "worker_command", "workers_command"]

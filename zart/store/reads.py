@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,6 +14,8 @@ from .. import serde
 from ..errors import ConfigurationError, ExecutionNotFound
 from ..views import (
     ActionView,
+    Activity,
+    ActivityBucket,
     AttemptView,
     CommandView,
     ExecutionDetail,
@@ -147,6 +149,27 @@ class ReadModel(StoreBase):
         assert row is not None
         return int(row[0]), row[1]
 
+    def activity(self, span_seconds: float, bucket_seconds: float) -> Activity:
+        """Executions started and finished per ``bucket_seconds`` over the last
+        ``span_seconds`` (by the database's clock), every bucket listed, oldest first."""
+        with self.connection() as c:
+            row = c.execute(self.sql.CLOCK_NOW).fetchone()
+            assert row is not None
+            now: datetime = row[0]
+            # Buckets aligned on the epoch, so two reads a moment apart share their edges.
+            origin = datetime(2000, 1, 1, tzinfo=now.tzinfo)
+            step = timedelta(seconds=bucket_seconds)
+            first = origin + ((now - timedelta(seconds=span_seconds) - origin) // step) * step
+            counts = {r[0]: r[1:] for r in c.execute(self.sql.ACTIVITY, {
+                "bucket": bucket_seconds, "origin": origin, "since": first}).fetchall()}
+        buckets = []
+        start = first
+        while start <= now:
+            started, completed, failed, cancelled = counts.get(start, (0, 0, 0, 0))
+            buckets.append(ActivityBucket(start, started, completed, failed, cancelled))
+            start += step
+        return Activity(first, now, bucket_seconds, buckets)
+
     def workers(self, include_stopped: bool = False) -> list[WorkerView]:
         """The workers the heartbeat keeps, newest first (stopped ones too, if asked)."""
         with self.connection() as c:
@@ -173,7 +196,7 @@ def _command(r: Sequence[Any], failed: list[AttemptView] | None) -> CommandView:
     """A history row (shaped like queries.reads.HISTORY) with its failed attempts, and its
     last attempt when that one succeeded or is still running."""
     (seq, kind, name, status, ok, child, created, started, finished, wake_at, attempt,
-     preview, error) = r
+     preview, error, child_execution) = r
     attempts = list(failed or [])
     if kind == "step" and status == "done" and ok:  # failed ones are all in step_attempts
         attempts.append(AttemptView(attempt, started, finished, True, None))
@@ -181,4 +204,5 @@ def _command(r: Sequence[Any], failed: list[AttemptView] | None) -> CommandView:
             (a.attempt, a.started_at) == (attempt, started) for a in attempts):
         attempts.append(AttemptView(attempt, started, None, None, None))
     return CommandView(seq, kind, name, status, ok, child, created, started, finished, wake_at,
-                       attempts, preview if ok else None, _loads(error) if ok is False else None)
+                       attempts, preview if ok else None, _loads(error) if ok is False else None,
+                       child_execution)

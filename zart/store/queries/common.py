@@ -36,3 +36,6 @@ def paused_child(child: str, parent: str) -> str:
             f"AND (p.workflow IS NULL OR p.workflow = {parent}.workflow) "
             f"AND (p.execution_id IS NULL OR p.execution_id = {child}.execution_id) "
             f"AND (p.step_like IS NULL OR {child}.name LIKE p.step_like))")
+
+# The database's clock (what decides when anything is due).
+CLOCK_NOW = """SELECT {s}.clock_now()"""

@@ -40,14 +40,17 @@ SELECT q.concurrency, q.per_key, q.rate_limit, q.rate_period, q.running,
              * q.rate_limit / NULLIF(q.rate_period, 0))::float8
 FROM {s}.queues q WHERE q.name = %(queue)s"""
 
+# A child workflow's row keeps the child's execution id in fn (what the dashboard links to);
+# archived runs keep no fn, so their child commands link to nothing.
 HISTORY = """
 SELECT seq, kind, name, status, ok, child, created_at, started_at, finished_at, wake_at,
-       attempt, left(value::text, %(preview)s), error::text
+       attempt, left(value::text, %(preview)s), error::text,
+       CASE WHEN kind = 'child' THEN fn END
 FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
 
 ARCHIVED_HISTORY = """
 SELECT run, seq, kind, name, status, ok, child, created_at, started_at, finished_at,
-       NULL::timestamptz, attempt, left(value::text, %(preview)s), error::text
+       NULL::timestamptz, attempt, left(value::text, %(preview)s), error::text, NULL::text
 FROM {s}.archived_steps WHERE execution_id = %(id)s ORDER BY run, seq"""
 
 ATTEMPTS = """
@@ -81,6 +84,22 @@ ORDER BY started_at DESC"""
 
 STATS_BY_WORKFLOW = """
 SELECT workflow, status, count(*) FROM {s}.executions GROUP BY workflow, status"""
+
+# Executions started and finished per time bucket since a time (the dashboard's activity
+# chart): each half reads one index range (executions_created, executions_finished).
+# date_bin aligns the buckets on %(origin)s, so consecutive reads agree on their edges.
+ACTIVITY = """
+SELECT bucket, sum(started)::int, sum(completed)::int, sum(failed)::int, sum(cancelled)::int
+FROM (
+    SELECT date_bin(make_interval(secs => %(bucket)s), created_at, %(origin)s) AS bucket,
+           1 AS started, 0 AS completed, 0 AS failed, 0 AS cancelled
+    FROM {s}.executions WHERE created_at >= %(since)s
+    UNION ALL
+    SELECT date_bin(make_interval(secs => %(bucket)s), finished_at, %(origin)s),
+           0, (status = 'completed')::int, (status = 'failed')::int, (status = 'cancelled')::int
+    FROM {s}.executions WHERE finished_at >= %(since)s
+) AS events
+GROUP BY bucket ORDER BY bucket"""
 
 # The due backlog: how many executions are due and not claimed, and the oldest one's age (on
 # the partial index of due executions: cheap enough to run at every metrics scrape).

@@ -60,8 +60,6 @@ RETURNING """ + _SCHEDULE
 
 DELETE_SCHEDULE = """DELETE FROM {s}.schedules WHERE name = %(name)s RETURNING name"""
 
-CLOCK_NOW = """SELECT {s}.clock_now()"""
-
 # The due schedules of these workflows, each under its row lock (SKIP LOCKED: another worker
 # is ticking it), with the database's clock and whether each one's last execution is open.
 DUE_SCHEDULES = """
