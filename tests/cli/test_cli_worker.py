@@ -39,7 +39,7 @@ def test_a_worker_runs_started_executions_serves_metrics_and_exits_0_on_sigterm(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
             metrics = page.read().decode()
         assert 'zart_step_attempts_total{outcome="ok",workflow="cli-hello"} 1.0' in metrics
-        assert "zart_due_executions " in metrics and "zart_worker_threads{" in metrics
+        assert "zart_due_executions{schema=" in metrics and "zart_worker_threads{" in metrics
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
     finally:

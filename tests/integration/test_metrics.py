@@ -59,10 +59,11 @@ def test_the_due_backlog_is_read_from_the_database_at_scrape_time(app: zart.Zart
     registry = CollectorRegistry()
     observer = instrument(app, registry)
     remove_observer(observer)  # only the backlog collector matters here
-    before = registry.get_sample_value("zart_due_executions") or 0
+    before = registry.get_sample_value("zart_due_executions", {"schema": app.schema}) or 0
     app.start(idle, "waiting-for-a-worker")
-    assert registry.get_sample_value("zart_due_executions") == before + 1
-    oldest = registry.get_sample_value("zart_oldest_due_age_seconds")
+    assert registry.get_sample_value("zart_due_executions", {"schema": app.schema}) == before + 1
+    oldest = registry.get_sample_value("zart_oldest_due_age_seconds",
+                                       {"schema": app.schema})
     assert oldest is not None and oldest >= 0
     text = generate_latest(registry).decode()
     assert "# HELP zart_due_executions" in text
@@ -78,4 +79,5 @@ def test_no_metric_is_labelled_by_step_or_execution(app: zart.Zart) -> None:
         remove_observer(observer)
     labels = {name for metric in registry.collect() for sample in metric.samples
               for name in sample.labels}
-    assert labels <= {"workflow", "status", "outcome", "created", "worker", "state", "le"}
+    assert labels <= {"workflow", "status", "outcome", "created", "worker", "state", "le",
+                      "schema"}

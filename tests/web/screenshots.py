@@ -78,6 +78,8 @@ def main(out: Path) -> None:
         app.start(fulfil_order, {"id": "order-1042", "sku": "teapot", "qty": 1, "flaky": 3,
                                  "items": ["teapot", "box", "card"]}, id="order-1042")
         app.handle("order-1042").result(timeout=60)
+        app.schedules.create("nightly-restock", "fulfil-order", "0 3 * * *", tz="Europe/Paris",
+                             data={"id": "restock", "sku": "mug", "qty": 50})
         deadline = time.monotonic() + 60
         while any(app.executions(status=["pending", "running"]).items):
             if time.monotonic() > deadline:
@@ -90,6 +92,7 @@ def main(out: Path) -> None:
             page.select_option("#span", "1h")
             page.wait_for_selector("#activity .col")
             page.wait_for_selector("#workers td")
+            page.wait_for_selector("#schedules td")
             page.screenshot(path=str(out / "dashboard-overview.png"), full_page=True)
             page.goto(f"{url}#/executions/order-1042")
             page.wait_for_selector(".timeline .seg")

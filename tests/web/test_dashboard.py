@@ -175,3 +175,21 @@ def test_a_pause_rule_is_created_and_lifted_from_the_overview(page: Any, base_ur
     page.click(f"#pause-rules tr[data-rule='{rule.id}'] button")
     wait_until(lambda: app.pauses() == [], what="the rule to be lifted")
     assert page.console.errors == []
+
+
+def test_a_schedule_is_paused_resumed_and_run_now_from_the_overview(page: Any, base_url: str,
+                                                                    app: zart.Zart) -> None:
+    app.schedules.create("ui-nightly", "web-approval", "0 3 * * *", tz="Europe/Paris",
+                         data={"amount": 3})
+    page.goto(f"{base_url}/#/")
+    row = "#schedules tr[data-schedule='ui-nightly']"
+    page.wait_for_selector(f"{row} >> text=0 3 * * * (Europe/Paris)")
+    page.click(f"{row} button:has-text('Pause')")
+    wait_until(lambda: app.schedules.get("ui-nightly").paused, what="the schedule to pause")
+    page.click(f"{row} button:has-text('Resume')")
+    wait_until(lambda: not app.schedules.get("ui-nightly").paused, what="it to resume")
+    page.click(f"{row} button:has-text('Run now')")
+    wait_until(lambda: app.executions(id_prefix="ui-nightly@manual-").items,
+               what="the execution it started")
+    app.schedules.delete("ui-nightly")
+    assert page.console.errors == []

@@ -4,6 +4,7 @@ sends generated requests (valid and invalid) to every operation and checks that 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import zart
-from zart.web import api_executions, api_operations, create_app
+from zart.web import api_executions, api_operations, api_schedules, create_app
 
 from .conftest import OPERATE, TOKENS, WebClient
 
@@ -50,8 +51,14 @@ config = schemathesis.Config.from_dict({
     "generation": {"max-examples": MAX_EXAMPLES},
 })
 
-OPERATIONS = sorted(r.operation for r in [*api_executions.ROUTES, *api_operations.ROUTES])
+OPERATIONS = sorted(r.operation for r in [*api_executions.ROUTES, *api_operations.ROUTES,
+                                          *api_schedules.ROUTES])
 """Every API operation, known without a database (the routes are static)."""
+
+SEMANTIC_INPUT = {"createSchedule", "backfillSchedule"}
+"""Operations whose input a schema cannot fully describe: a cron expression, a time zone, a
+time range that must be in the past. Schema-valid input they refuse is a 422 naming the
+problem (checked for every other property), not a failure of the document."""
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +84,11 @@ def test_every_operation_answers_generated_requests_as_documented(
         if case.query and "cursor" in case.query:
             # An opaque cursor cannot be described by a schema: a made-up one is refused
             # (422) although it fits the document's "string".
+            excluded = [positive_data_acceptance]
+        if operation_id in SEMANTIC_INPUT or "\x00" in json.dumps(case.body, default=str,
+                                                                   ensure_ascii=False):
+            # PostgreSQL stores no NUL character in JSON text: an input value holding one is
+            # refused (422, naming it), which "any JSON value" cannot say.
             excluded = [positive_data_acceptance]
         case.call_and_validate(headers={"Authorization": f"Bearer {OPERATE}"},
                                excluded_checks=excluded)

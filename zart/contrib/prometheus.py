@@ -8,9 +8,9 @@
 The metrics (``zart_`` prefix): executions started and finished (by workflow and status), step
 attempts by outcome (``ok``, ``retry``, ``backoff``, ``timeout``, ``failed``), step attempt and
 execution duration histograms, lease losses, busy and idle worker threads, and, read from the
-database at scrape time, the due backlog and the oldest due execution's age. Labels are the
-workflow's name, statuses and outcomes only: never a step name or an execution id, whose
-numbers grow without bound (Prometheus' cardinality rule).
+database at scrape time, the due backlog and the oldest due execution's age (per schema).
+Labels are the workflow's name, statuses and outcomes only: never a step name or an execution
+id, whose numbers grow without bound (Prometheus' cardinality rule).
 
 Counters count what this process saw: each worker process reports its own executions, and
 Prometheus sums them (``sum by (workflow) (rate(zart_step_attempts_total[5m]))``). The
@@ -19,6 +19,8 @@ backlog gauges are the database's, the same in every process: aggregate them wit
 
 from __future__ import annotations
 
+import logging
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from ..client import Zart
 
 __all__ = ["BacklogCollector", "PrometheusObserver", "instrument", "start_http_server"]
+
+log = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
@@ -98,19 +102,29 @@ class PrometheusObserver(Observer):
 
 
 class BacklogCollector(Collector):
-    """The due backlog, read from the database at each scrape (one indexed query)."""
+    """The due backlog of each instrumented application's schema, read from the database
+    at each scrape (one indexed query per schema), labelled by schema."""
 
-    def __init__(self, app: Zart) -> None:
-        self.app = app
+    def __init__(self) -> None:
+        self.apps: weakref.WeakSet[Zart] = weakref.WeakSet()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """``zart_due_executions`` and ``zart_oldest_due_age_seconds``."""
-        due, oldest = self.app.store.due_backlog()
-        yield GaugeMetricFamily("zart_due_executions", "Executions due and not claimed yet.",
-                                value=due)
-        yield GaugeMetricFamily("zart_oldest_due_age_seconds", "How long the oldest due "
-                                "execution has waited for a worker (0: none waits).",
-                                value=oldest or 0.0)
+        due = GaugeMetricFamily("zart_due_executions", "Executions due and not claimed yet.",
+                                labels=["schema"])
+        oldest = GaugeMetricFamily("zart_oldest_due_age_seconds", "How long the oldest due "
+                                   "execution has waited for a worker (0: none waits).",
+                                   labels=["schema"])
+        for app in list(self.apps):
+            try:
+                count, age = app.store.due_backlog()
+            except Exception:  # a closed app, a database down: no sample, never a failed scrape
+                log.debug("no backlog for schema %r", app.schema, exc_info=True)
+                continue
+            due.add_metric([app.schema], count)
+            oldest.add_metric([app.schema], age or 0.0)
+        yield due
+        yield oldest
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         """Nothing: describing would query the database at registration."""
@@ -118,7 +132,7 @@ class BacklogCollector(Collector):
 
 
 _INSTRUMENTED: dict[int, PrometheusObserver] = {}
-_BACKLOGS: set[tuple[int, int]] = set()
+_BACKLOGS: dict[int, BacklogCollector] = {}
 
 
 def instrument(app: Zart | None = None,
@@ -129,9 +143,12 @@ def instrument(app: Zart | None = None,
     if observer is None:
         observer = _INSTRUMENTED[id(registry)] = PrometheusObserver(registry)
         add_observer(observer)
-    if app is not None and (id(registry), id(app)) not in _BACKLOGS:
-        registry.register(BacklogCollector(app))
-        _BACKLOGS.add((id(registry), id(app)))
+    if app is not None:
+        backlog = _BACKLOGS.get(id(registry))
+        if backlog is None:
+            backlog = _BACKLOGS[id(registry)] = BacklogCollector()
+            registry.register(backlog)
+        backlog.apps.add(app)
     return observer
 
 

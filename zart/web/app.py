@@ -18,10 +18,11 @@ from ..errors import (
     ExecutionFinished,
     ExecutionNotFound,
     PauseRuleNotFound,
+    ScheduleNotFound,
     SerializationError,
     WorkflowNotFound,
 )
-from . import api_executions, api_operations, dashboard
+from . import api_executions, api_operations, api_schedules, dashboard
 from .auth import Guard, parse_tokens
 from .http import HttpError, Request, Response, error_response, json_response
 from .openapi import openapi_document
@@ -33,6 +34,7 @@ log = logging.getLogger("zart.web")
 
 _ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (ExecutionNotFound, 404), (PauseRuleNotFound, 404), (WorkflowNotFound, 404),
+    (ScheduleNotFound, 404),
     (ExecutionConflict, 409), (ExecutionFinished, 409), (ActionRefused, 409),
     (ConfigurationError, 422), (SerializationError, 422),
     # The library refuses a malformed name or duration with these (zart.commands,
@@ -73,7 +75,9 @@ class ZartWeb:
         self.guard = guard
         self.settings = settings
         self.routes: list[Route] = [*api_executions.ROUTES, *api_operations.ROUTES,
+                                    *api_schedules.ROUTES,
                                     Route("GET", ("openapi.json",), None, self._openapi),
+                                    Route("GET", ("metrics",), "read", metrics_page),
                                     *dashboard.routes(guard)]
         self.router = Router(self.routes)
 
@@ -134,9 +138,21 @@ class ZartWeb:
                                               ctx.request.script_name))
 
 
+def metrics_page(ctx: Context, params: dict[str, str]) -> Response:
+    """Prometheus metrics (the read scope; a scraper sends its token as a bearer token), in
+    the text exposition format. Needs ``zart[prometheus]``."""
+    try:
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+    except ImportError:
+        raise HttpError(404, "NotFound", "metrics need prometheus-client: pip install "
+                        "'zart[prometheus]'") from None
+    return Response(200, generate_latest(REGISTRY), [("Content-Type", CONTENT_TYPE_LATEST),
+                                                     ("Cache-Control", "no-store")])
+
+
 def create_app(zart: Zart, *, tokens: str | Mapping[str, str] | None = None,
                open_access: bool = False, max_body: int = 1024 * 1024,
-               max_result_wait: float = 30.0) -> ZartWeb:
+               max_result_wait: float = 30.0, metrics: bool = True) -> ZartWeb:
     """The HTTP API, its OpenAPI document and the dashboard, as one WSGI application.
 
     Mount it under any prefix (it honours ``SCRIPT_NAME``) in a Flask or Django project, or
@@ -144,7 +160,9 @@ def create_app(zart: Zart, *, tokens: str | Mapping[str, str] | None = None,
     ``{token: scope}``; None reads ``$ZART_API_TOKENS``. Without tokens only this machine is
     served (loopback clients and host names), unless ``open_access`` says the host project
     authenticates requests itself. ``max_body`` bounds request bodies (bytes),
-    ``max_result_wait`` the long-poll of ``/result`` (seconds).
+    ``max_result_wait`` the long-poll of ``/result`` (seconds). With ``metrics`` and
+    prometheus-client installed, this process's zart metrics are kept and served at
+    ``/metrics`` (:mod:`zart.contrib.prometheus`).
     """
     if not isinstance(zart, Zart):
         raise ConfigurationError(f"create_app() takes a zart.Zart application, got "
@@ -158,4 +176,11 @@ def create_app(zart: Zart, *, tokens: str | Mapping[str, str] | None = None,
         raise ConfigurationError(f"max_result_wait must be 0 to 600 seconds, got "
                                  f"{max_result_wait!r}")
     guard = Guard(parse_tokens(tokens), open_access=bool(open_access))
+    if metrics:
+        try:
+            from ..contrib import prometheus
+        except ConfigurationError:
+            pass  # without prometheus-client, /metrics says how to install it
+        else:
+            prometheus.instrument(zart)
     return ZartWeb(zart, guard, Settings(max_body, float(max_result_wait)))

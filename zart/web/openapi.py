@@ -111,6 +111,25 @@ def _operations(settings: Settings) -> dict[str, dict[str, Any]]:
         "purge": {"summary": "Delete old finished executions", "body": "PurgeRequest",
                   "ok": (200, "PurgeResult"), "errors": [409]},
         "getSession": {"summary": "The caller's scope", "ok": (200, "Session")},
+        "listSchedules": {"summary": "Cron schedules",
+                          "ok": (200, {"type": "array", "items": ref("Schedule")})},
+        "getSchedule": {"summary": "One cron schedule", "ok": (200, "Schedule"),
+                        "errors": [404]},
+        "createSchedule": {"summary": "Create a cron schedule", "body": "ScheduleRequest",
+                           "ok": (201, "Schedule"), "errors": [409]},
+        "pauseSchedule": {"summary": "Stop ticking a schedule", "body": "EmptyRequest",
+                          "ok": (200, "Schedule"), "errors": [404, 409]},
+        "resumeSchedule": {"summary": "Tick a paused schedule again", "body": "EmptyRequest",
+                           "ok": (200, "Schedule"), "errors": [404, 409]},
+        "triggerSchedule": {"summary": "Start one execution now, off the timetable",
+                            "body": "EmptyRequest", "ok": (200, "Started"),
+                            "errors": [404, 409]},
+        "backfillSchedule": {"summary": "Start every tick of a past time range",
+                             "body": "BackfillRequest", "ok": (200, "Backfilled"),
+                             "errors": [404, 409]},
+        "deleteSchedule": {"summary": "Delete a schedule created at run time",
+                           "body": "EmptyRequest", "ok": (200, "Deleted"),
+                           "errors": [404, 409]},
     }
 
 
@@ -129,6 +148,9 @@ def _path_parameters(route: Route) -> list[JsonSchema]:
                           "schema": {"type": "integer", "minimum": 1,
                                      "maximum": 999_999_999_999_999_999},
                           "description": "The pause rule's id."})
+        elif part == "{name}":
+            found.append({"name": "name", "in": "path", "required": True, "schema": NAME,
+                          "description": "The schedule's name."})
     return found
 
 
@@ -147,8 +169,9 @@ def _operation(route: Route, spec: dict[str, Any]) -> JsonSchema:
     operation: JsonSchema = {
         "operationId": route.operation, "summary": spec["summary"],
         "description": (route.handler.__doc__ or "").strip(),
-        "tags": ["executions" if "{id}" in route.pattern or route.pattern == (
-            "api", "executions") else "operations"],
+        "tags": ["schedules" if "schedules" in route.pattern else "executions"
+                 if "{id}" in route.pattern or route.pattern == ("api", "executions")
+                 else "operations"],
         "parameters": [*_path_parameters(route), *spec.get("query", [])],
         "responses": responses,
         "security": [{"bearer": [route.scope]}],
@@ -156,7 +179,7 @@ def _operation(route: Route, spec: dict[str, Any]) -> JsonSchema:
     if "body" in spec:
         operation["requestBody"] = {"required": False, "content": _content(spec["body"])}
         if spec["body"] in ("StartRequest", "EventRequest", "RerunRequest", "PauseRequest",
-                            "PurgeRequest"):
+                            "PurgeRequest", "ScheduleRequest", "BackfillRequest"):
             operation["requestBody"]["required"] = True
     return operation
 

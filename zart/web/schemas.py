@@ -11,7 +11,14 @@ from typing import Any
 
 from ..commands import MAX_NAME_LENGTH
 from ..constants import FINAL_STATUSES, CommandKind, ExecutionStatus, StepStatus, WaitKind
-from .inputs import DURATION_PATTERN, MAX_DURATION_SECONDS, MAX_TEXT, NAME_PATTERN, TEXT_PATTERN
+from .inputs import (
+    DURATION_PATTERN,
+    MAX_DURATION_SECONDS,
+    MAX_TEXT,
+    NAME_PATTERN,
+    TEXT_PATTERN,
+    TIME_PATTERN,
+)
 
 __all__ = ["COMPONENTS", "ref"]
 
@@ -127,6 +134,15 @@ _RESPONSES: dict[str, JsonSchema] = {
     "ActionDone": _record({"id": TEXT, "action": {"enum": ["cancel", "retry", "restart",
                                                            "rerun", "resume"]},
                            "details": {"type": "object"}}),
+    "Schedule": _record({
+        "name": TEXT, "workflow": TEXT, "expression": TEXT, "tz": TEXT, "data": ANY,
+        "overlap": {"enum": ["skip", "allow", "cancel"]},
+        "catchup": {"enum": ["none", "latest", "all"]}, "catchup_limit": INT,
+        "source": {"enum": ["code", "api"]}, "paused": {"type": "boolean"},
+        "next_tick": TIME, "last_tick": _null(TIME), "last_execution_id": _null(TEXT),
+        "fired": INT, "skipped": INT, "created_at": TIME, "updated_at": TIME}),
+    "Backfilled": _record({"name": TEXT, "ids": {"type": "array", "items": TEXT}}),
+    "Deleted": _record({"name": TEXT, "deleted": {"const": True}}),
     "Session": _record({"scope": {"enum": ["read", "operate"]},
                         "via": {"enum": ["token", "session", "local", "open"]},
                         "who": TEXT}),
@@ -154,6 +170,20 @@ _REQUESTS: dict[str, JsonSchema] = {
         "anyOf": [{"required": ["workflow"]}, {"required": ["execution"]},
                   {"required": ["step"]},
                   {"required": ["all"], "properties": {"all": {"const": True}}}]},
+    "EmptyRequest": _record({}),
+    "ScheduleRequest": _record({
+        "name": NAME, "workflow": NAME,
+        "expression": {"type": "string", "maxLength": 200, "pattern": TEXT_PATTERN,
+                       "description": "five cron fields, e.g. '0 3 * * *'"},
+        "tz": {"type": "string", "maxLength": 100, "pattern": TEXT_PATTERN,
+               "description": "an IANA time zone (default UTC)"},
+        "data": ANY, "overlap": {"enum": ["skip", "allow", "cancel"]},
+        "catchup": {"enum": ["none", "latest", "all"]},
+        "catchup_limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        optional=("tz", "data", "overlap", "catchup", "catchup_limit")),
+    "BackfillRequest": _record({
+        "start": {"type": "string", "format": "date-time", "pattern": TIME_PATTERN},
+        "end": {"type": "string", "format": "date-time", "pattern": TIME_PATTERN}}),
     "PurgeRequest": _record({
         "older_than": DURATION,
         "statuses": {"type": "array", "minItems": 1, "items": {"enum": sorted(FINAL_STATUSES)}},

@@ -1,8 +1,9 @@
 // The overview: counts by status and workflow, executions started and finished over time,
-// workers, and pause rules (create and lift them with the operate scope).
+// workers, pause rules (create and lift them with the operate scope) and cron schedules.
 import {api, query} from "./api.js";
 import {duration, fill, h, time} from "./dom.js";
 import {pauseForm, pauseRules} from "./pauses.js";
+import {scheduleList} from "./schedules.js";
 
 const STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled"];
 const SPANS = {"1h": [3600, 30], "24h": [86400, 24], "7d": [7 * 86400, 28]};
@@ -14,6 +15,7 @@ export async function showOverview(shell) {
   const workflows = h("div", {id: "workflows"});
   const workers = h("div", {id: "workers"});
   const pauses = h("div", {id: "pauses"});
+  const schedules = h("div", {id: "schedule-list"});
   const spanPicker = h("select", {id: "span", onchange: (e) => { span = e.target.value; draw(); }},
     Object.keys(SPANS).map((key) => h("option", {value: key, selected: key === span}, key)));
   fill(shell.main,
@@ -25,17 +27,19 @@ export async function showOverview(shell) {
     h("div", {class: "grid"},
       h("section", {class: "card"}, h("h2", {}, "Workers"), workers),
       h("section", {class: "card"}, h("h2", {}, "Pause rules"), pauses,
-        shell.canOperate ? pauseForm(shell, {}, draw) : null)));
+        shell.canOperate ? pauseForm(shell, {}, draw) : null)),
+    h("section", {class: "card"}, h("h2", {}, "Schedules"), schedules));
 
   async function draw() {
-    const [stats, activity, workerList, rules] = await Promise.all([
+    const [stats, activity, workerList, rules, scheduleRows] = await Promise.all([
       api("stats"), api(`activity${query({span: SPANS[span][0], buckets: SPANS[span][1]})}`),
-      api("workers"), api("pauses")]);
+      api("workers"), api("pauses"), api("schedules")]);
     drawCounts(counts, stats);
     drawWorkflows(workflows, stats);
     drawActivity(chart, activity);
     drawWorkers(workers, workerList);
     fill(pauses, pauseRules(shell, rules, draw));
+    fill(schedules, scheduleList(shell, scheduleRows, draw));
   }
   shell.refresh = draw;
   await draw();
