@@ -229,3 +229,23 @@ def test_a_code_schedule_clashing_with_a_run_time_one_is_refused_loudly_and_work
     kept = app.schedules.get("sc-clash")
     assert (kept.source, kept.workflow, kept.expression) == ("api", "sc-plain", "0 5 * * *")
     app.schedules.delete("sc-clash")
+
+
+def test_a_clashing_code_schedule_is_left_out_and_the_workers_other_schedules_are_stored(
+        app: zart.Zart, caplog: pytest.LogCaptureFixture) -> None:
+    app.schedules.create("sc-taken", "sc-plain", "0 5 * * *")
+
+    def body(data: Any) -> Any:
+        return (yield echo(data))
+
+    with registered_for_now(
+            lambda: zart.workflow("sc-takes", schedule=zart.cron("0 6 * * *",
+                                                                 name="sc-taken"))(body),
+            lambda: zart.workflow("sc-fine", schedule=zart.cron("0 7 * * *"))(body)):
+        tick(app, "sc-takes", "sc-fine")
+    assert "'sc-taken' of workflow 'sc-takes' clashes" in caplog.text
+    kept = app.schedules.get("sc-taken")
+    assert (kept.source, kept.workflow, kept.expression) == ("api", "sc-plain", "0 5 * * *")
+    fine = app.schedules.get("sc-fine")
+    assert (fine.source, fine.workflow, fine.expression) == ("code", "sc-fine", "0 7 * * *")
+    app.schedules.delete("sc-taken")

@@ -80,16 +80,14 @@ class Ticker:
         """Create or update the code's schedules, once per worker (retried while the
         database is down): a schedule changed in a new release takes effect here. One that
         clashes with a schedule created at run time is said loudly and left out; the
-        worker's other work goes on."""
+        worker's other schedules and work go on."""
         if self._stored:
             return
         now = self.store.clock_now()
         rows = [s.stored(next(s.ticks_after(now))) for s in self.declared]
-        try:
-            changed = self.store.store_code_schedules(self.workflows, rows)
-        except ConfigurationError as exc:
-            log.error("the schedules declared in the code were not stored: %s", exc)
-            changed = []
+        changed, clashes = self.store.store_code_schedules(self.workflows, rows)
+        for clash in clashes:
+            log.error("a schedule declared in the code was not stored: %s", clash)
         if changed:
             log.info("schedules stored from the code: %s", ", ".join(sorted(changed)))
         self._stored = True
