@@ -5,6 +5,7 @@ test's thread; tests/faults/test_schedule_ticks.py runs them in worker processes
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import zart
 from tests.conftest import registered_for_now
 from zart.runtime.ticker import Ticker
 
-from .conftest import run_due
+from .conftest import run_due, wait_until
 
 SQL = Callable[..., list[tuple[Any, ...]]]
 
@@ -249,3 +250,31 @@ def test_a_clashing_code_schedule_is_left_out_and_the_workers_other_schedules_ar
     fine = app.schedules.get("sc-fine")
     assert (fine.source, fine.workflow, fine.expression) == ("code", "sc-fine", "0 7 * * *")
     app.schedules.delete("sc-taken")
+
+
+def test_a_tick_round_that_keeps_failing_runs_once_per_poll_interval_not_at_every_recheck(
+        app: zart.Zart, sql: SQL, schema: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A real, lasting fault: the database refuses to advance this schedule. The schedule
+    # stays due, so the idle dispatcher looks again every tenth of a second; the failing
+    # round itself must wait out the poll interval, not follow that pace.
+    sql(f'''CREATE FUNCTION "{schema}".refuse_advance() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'schedules are read-only today'; END $$''')
+    sql(f'''CREATE TRIGGER refuse_advance BEFORE UPDATE ON "{schema}".schedules FOR EACH ROW
+            WHEN (OLD.name = 'sc-failing') EXECUTE FUNCTION "{schema}".refuse_advance()''')
+
+    def failed_rounds() -> int:
+        return sum("a schedule tick round failed" in r.getMessage() for r in caplog.records)
+
+    try:
+        with registered_for_now(lambda: zart.workflow("sc-failing-flow")(plain)):
+            app.schedules.create("sc-failing", "sc-failing-flow", "* * * * *")
+            to_next_tick(app, sql, schema, "sc-failing")
+            with app.worker(threads=1, lease=5, poll_interval=1.0,
+                            workflows=["sc-failing-flow"]):
+                wait_until(failed_rounds, what="the first failed tick round")
+                threading.Event().wait(2.5)  # an observation window, not a wait for a state
+                assert 2 <= failed_rounds() <= 4  # at 0, ~1, ~2 s (not every 0.1 s)
+    finally:
+        sql(f'DROP TRIGGER refuse_advance ON "{schema}".schedules')
+        sql(f'DROP FUNCTION "{schema}".refuse_advance()')
+    app.schedules.pause("sc-failing")
