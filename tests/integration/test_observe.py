@@ -5,6 +5,7 @@ step's path."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import zart
 from zart.observe import Observer, RunEvent, StepEvent, add_observer, remove_observer
 from zart.runtime.executor import Executor
 
+from .conftest import wait_until
 from .test_steps import CountingConnection
 
 FLAKY: dict[str, int] = {}
@@ -253,3 +255,32 @@ def test_a_start_context_that_cannot_be_stored_is_left_out_and_the_start_goes_on
     assert {"traceparent": "00-abc-def-01"} in [
         ctx for i, ctx in recorder.named("run_started") if i == handle.id]
     assert "context_for_start" in caplog.text
+
+
+BODY_BLOCKED = threading.Event()
+BODY_GO = threading.Event()
+
+
+@zart.workflow("ob-body-retries", retry=zart.fixed(3, 0))
+def body_retries(data: Any) -> Any:
+    BODY_BLOCKED.set()
+    BODY_GO.wait(20)
+    raise ValueError("the body fails, to be retried")
+    yield  # a generator
+
+
+def test_a_run_cancelled_while_its_body_raises_is_reported_cancelled_not_suspended(
+        app: zart.Zart, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="zart.runtime.executor")
+    BODY_BLOCKED.clear()
+    BODY_GO.clear()
+    with app.worker(threads=1, lease=5, poll_interval=0.2):
+        handle = app.start(body_retries, None)
+        assert BODY_BLOCKED.wait(20)
+        assert app.cancel(handle.id)
+        BODY_GO.set()  # the body raises; its retry is refused: the execution is cancelled
+        wait_until(lambda: [s for i, s, _ in recorder.named("run_ended") if i == handle.id],
+                   what="the run to end")
+    assert handle.status() == "cancelled"
+    assert [s for i, s, _ in recorder.named("run_ended") if i == handle.id] == ["cancelled"]
+    assert f"execution {handle.id} (workflow ob-body-retries) was cancelled" in caplog.text
