@@ -278,3 +278,50 @@ def test_a_tick_round_that_keeps_failing_runs_once_per_poll_interval_not_at_ever
         sql(f'DROP TRIGGER refuse_advance ON "{schema}".schedules')
         sql(f'DROP FUNCTION "{schema}".refuse_advance()')
     app.schedules.pause("sc-failing")
+
+
+IN_STEP = threading.Event()
+GO_ON = threading.Event()
+
+
+@zart.step("sc-ledgered", transactional=True)
+def ledgered() -> str:
+    ctx = zart.context()
+    assert ctx.connection is not None
+    ctx.connection.execute(f"INSERT INTO {ctx.data['ledger']} VALUES (%s)",
+                           (ctx.execution_id,))
+    IN_STEP.set()
+    GO_ON.wait(20)
+    return "wrote"
+
+
+def ledgered_flow(data: Any) -> Any:
+    return (yield ledgered())
+
+
+def test_overlap_cancel_fences_the_previous_run_mid_step_so_it_writes_nothing(
+        app: zart.Zart, sql: SQL, schema: str) -> None:
+    ledger = f'"{schema}".sc_ledger'
+    sql(f"CREATE TABLE {ledger} (execution_id text)")
+    IN_STEP.clear()
+    GO_ON.clear()
+    with registered_for_now(lambda: zart.workflow("sc-ledgered-flow")(ledgered_flow)):
+        app.schedules.create("sc-fenced", "sc-ledgered-flow", "*/10 * * * *",
+                             overlap="cancel", data={"ledger": ledger})
+        first = to_next_tick(app, sql, schema, "sc-fenced")
+        first_id = f"sc-fenced@{first.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        try:
+            with app.worker(threads=2, lease=5, poll_interval=0.2,
+                            workflows=["sc-ledgered-flow"]):
+                assert IN_STEP.wait(20)  # the worker ticked it and is inside its step
+                second = to_next_tick(app, sql, schema, "sc-fenced")
+                wait_until(lambda: app.handle(first_id).status() == "cancelled",
+                           what="the next tick to cancel the open run")
+                GO_ON.set()
+                second_id = f"sc-fenced@{second.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+                assert app.handle(second_id).result(timeout=20) == "wrote"
+        finally:
+            GO_ON.set()
+        app.schedules.delete("sc-fenced")
+    assert sql(f"SELECT execution_id FROM {ledger}") == [(second_id,)]
+    assert app.handle(first_id).status() == "cancelled"
