@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import serde
+
 __all__ = ["Observer", "RunEvent", "StepEvent", "add_observer", "observers",
            "remove_observer"]
 
@@ -119,12 +121,22 @@ def observers() -> list[Observer]:
     return _OBSERVERS
 
 
+def _interrupt(exc: BaseException) -> bool:
+    """Ctrl-C in the main thread goes through an observer; nothing else does (not even a
+    BaseException such as asyncio.CancelledError: a step's successful attempt would be taken
+    for a failed one, and run again)."""
+    return isinstance(exc, KeyboardInterrupt) and (
+        threading.current_thread() is threading.main_thread())
+
+
 def notify(method: str, *args: Any) -> None:
     """Call ``method`` on every observer; an observer's error is logged, never raised."""
     for observer in list(_OBSERVERS):
         try:
             getattr(observer, method)(*args)
-        except Exception:
+        except BaseException as exc:
+            if _interrupt(exc):
+                raise
             log.exception("observer %r failed in %s", observer, method)
 
 
@@ -134,7 +146,13 @@ def start_context() -> dict[str, Any] | None:
     for observer in list(_OBSERVERS):
         try:
             found = observer.context_for_start()
-        except Exception:
+            if found and not isinstance(found, dict):
+                raise TypeError(f"context_for_start must return a dict or None, got {found!r}")
+            if found:
+                serde.dumps(found, what="the context it returned")  # stored with the execution
+        except BaseException as exc:
+            if _interrupt(exc):
+                raise
             log.exception("observer %r failed in context_for_start", observer)
             continue
         if found:

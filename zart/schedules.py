@@ -25,6 +25,7 @@ with ``overlap="allow"``, since missed ticks start together).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import serde
 from .commands import MAX_NAME_LENGTH, validate_name
-from .errors import ConfigurationError
+from .errors import ConfigurationError, SerializationError
 
 __all__ = ["GRACE", "Catchup", "Overlap", "Schedule", "TickPlan", "bind_schedules", "cron",
            "plan_ticks", "tick_id", "tick_input"]
@@ -83,10 +84,17 @@ class Schedule:
             raise ConfigurationError(f"cron expression {self.expression!r} is not valid: "
                                      f"{exc}") from None
         if self.name is not None:
-            validate_name(self.name, "schedule name")
+            try:
+                validate_name(self.name, "schedule name")
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(str(exc)) from None
             if len(self.name) > MAX_SCHEDULE_NAME or "@" in self.name:
                 raise ConfigurationError(f"schedule name {self.name!r} must be at most "
                                          f"{MAX_SCHEDULE_NAME} characters, without '@'")
+        try:  # stored with the schedule and in every tick's input: refused here, not later
+            serde.dumps(self.data, what=f"schedule {self.name or '(unnamed)'!r}'s data")
+        except SerializationError as exc:
+            raise ConfigurationError(str(exc)) from None
         if self.overlap not in ("skip", "allow", "cancel"):
             raise ConfigurationError(f"overlap must be 'skip', 'allow' or 'cancel', got "
                                      f"{self.overlap!r}")
@@ -191,16 +199,21 @@ class TickPlan:
 
 def plan_ticks(schedule: Schedule, next_tick: datetime, now: datetime) -> TickPlan:
     """The ticks due by ``now``, starting at the stored ``next_tick``, under the schedule's
-    catch-up policy (ticks within GRACE of now are on time, never missed)."""
+    catch-up policy (ticks within GRACE of now are on time, never missed). After a backlog
+    too long to count (a minute schedule down for months), ``skipped`` is a lower bound and
+    catch-up still runs the most recent missed ticks."""
     due: list[datetime] = []
+    counted = 0
     upcoming = next_tick
-    ticks = schedule.ticks_after(next_tick - timedelta(microseconds=1))
-    for tick in ticks:
+    for tick in schedule.ticks_after(next_tick - _MICROSECOND):
         if tick > now:
             upcoming = tick
             break
         due.append(tick)
-        if len(due) > 100_000:  # a minute schedule down for months: stop counting
+        counted += 1
+        if counted > _COUNT_LIMIT:  # stop counting: catch-up needs only the latest ticks
+            due = _latest_ticks(schedule, due[-1], now, schedule.catchup_limit + 2)
+            counted += len(due)
             upcoming = next(schedule.ticks_after(now))
             break
     on_time = [t for t in due if now - t <= GRACE]
@@ -212,4 +225,28 @@ def plan_ticks(schedule: Schedule, next_tick: datetime, now: datetime) -> TickPl
     else:
         caught = missed[-schedule.catchup_limit:]
     fire = caught + on_time
-    return TickPlan(fire, len(due) - len(fire), upcoming)
+    return TickPlan(fire, counted - len(fire), upcoming)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+_COUNT_LIMIT = 100_000
+"""Due ticks counted one by one in a tick round; past that, only the latest are looked for."""
+
+
+def _latest_ticks(schedule: Schedule, after: datetime, now: datetime,
+                  count: int) -> list[datetime]:
+    """Up to ``count`` of the schedule's latest ticks after ``after`` and by ``now``, found by
+    looking back from ``now`` over a window that doubles until it holds enough (or reaches
+    ``after``): the cost follows ``count``, not the length of the backlog."""
+    span = GRACE
+    while True:
+        start = max(after, now - span)
+        found: deque[datetime] = deque(maxlen=count)
+        for tick in schedule.ticks_after(start):
+            if tick > now:
+                break
+            found.append(tick)
+        if len(found) == count or start == after:
+            return list(found)
+        span *= 2

@@ -4,6 +4,8 @@ step's path."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +16,7 @@ import zart
 from zart.observe import Observer, RunEvent, StepEvent, add_observer, remove_observer
 from zart.runtime.executor import Executor
 
+from .conftest import wait_until
 from .test_steps import CountingConnection
 
 FLAKY: dict[str, int] = {}
@@ -179,3 +182,105 @@ def test_observing_adds_no_statement_to_a_steps_path(app: zart.Zart, dsn: str,
         assert conn.round_trips == 5 + 1  # as without observers (test_steps.py)
     assert handle.result(timeout=5) == 10
     assert len(recorder.named("attempt_started")) == 10
+
+
+RUNS: dict[str, int] = {}
+
+
+@zart.step("ob-counted")
+def counted(key: str) -> str:
+    RUNS[key] = RUNS.get(key, 0) + 1
+    return key
+
+
+@zart.workflow("ob-once")
+def once(data: Any) -> Any:
+    value = yield counted(data)
+    yield zart.sleep("ob-once-nap", 0)
+    return value
+
+
+class Cancelled(Observer):
+    """An observer whose every hook raises a BaseException, as asyncio.CancelledError is
+    (an observer handing its work to an event loop that was shut down, say)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name not in vars(Observer):
+            return object.__getattribute__(self, name)
+
+        def hook(*args: Any) -> Any:
+            raise asyncio.CancelledError(f"observer's {name} cancelled")
+
+        return hook
+
+
+def test_an_observer_raising_a_base_exception_never_reaches_the_work(
+        app: zart.Zart, caplog: pytest.LogCaptureFixture) -> None:
+    observer = Cancelled()
+    add_observer(observer)
+    try:
+        with app.worker(threads=2, lease=5, poll_interval=0.2):
+            handle = app.start(once, "c")
+            assert handle.result(timeout=20) == "c"
+    finally:
+        remove_observer(observer)
+    assert RUNS["c"] == 1  # a successful attempt is never taken for a failed one
+    assert handle.describe().history[0].attempts[-1].attempt == 1
+    assert "observer's attempt_finished cancelled" in caplog.text
+
+
+class Unstorable(Observer):
+    """An observer whose start context cannot be stored (or is not even a dict)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def context_for_start(self) -> Any:
+        return self.context
+
+
+@pytest.mark.parametrize("context", [{"span": object()}, ["not", "a", "dict"]])
+def test_a_start_context_that_cannot_be_stored_is_left_out_and_the_start_goes_on(
+        app: zart.Zart, recorder: Recorder, caplog: pytest.LogCaptureFixture,
+        context: Any) -> None:
+    observer = Unstorable(context)
+    add_observer(observer)
+    try:
+        handle = app.start(once, f"d-{len(context)}")
+    finally:
+        remove_observer(observer)
+    with app.worker(threads=2, lease=5, poll_interval=0.2):
+        assert handle.result(timeout=20) == f"d-{len(context)}"
+    # the other observer's context is stored and handed back to the run
+    assert {"traceparent": "00-abc-def-01"} in [
+        ctx for i, ctx in recorder.named("run_started") if i == handle.id]
+    assert "context_for_start" in caplog.text
+
+
+BODY_BLOCKED = threading.Event()
+BODY_GO = threading.Event()
+
+
+@zart.workflow("ob-body-retries", retry=zart.fixed(3, 0))
+def body_retries(data: Any) -> Any:
+    BODY_BLOCKED.set()
+    BODY_GO.wait(20)
+    raise ValueError("the body fails, to be retried")
+    yield  # a generator
+
+
+def test_a_run_cancelled_while_its_body_raises_is_reported_cancelled_not_suspended(
+        app: zart.Zart, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="zart.runtime.executor")
+    BODY_BLOCKED.clear()
+    BODY_GO.clear()
+    with app.worker(threads=1, lease=5, poll_interval=0.2):
+        handle = app.start(body_retries, None)
+        assert BODY_BLOCKED.wait(20)
+        assert app.cancel(handle.id)
+        BODY_GO.set()  # the body raises; its retry is refused: the execution is cancelled
+        wait_until(lambda: [s for i, s, _ in recorder.named("run_ended") if i == handle.id],
+                   what="the run to end")
+    assert handle.status() == "cancelled"
+    assert [s for i, s, _ in recorder.named("run_ended") if i == handle.id] == ["cancelled"]
+    assert f"execution {handle.id} (workflow ob-body-retries) was cancelled" in caplog.text

@@ -183,3 +183,64 @@ def test_describe_says_which_queue_limit_holds_a_due_execution_back(app: zart.Za
         assert "queued in 'q-single': 1 of its 1 running at once already" in waiting.text
         GATE.set()
         assert second.result(timeout=20) == "done"
+
+
+once_an_hour = zart.Queue("q-once-an-hour", rate=(1, "1h"))
+BUSY = threading.Event()
+
+
+@zart.step("q-busy")
+def busy() -> str:
+    BUSY.wait(20)
+    return "done"
+
+
+@zart.workflow("q-rated-napper", queue=once_an_hour)
+def rated_napper(data: Any) -> Any:
+    yield zart.sleep("q-rated-nap", 0.3)
+    return "woke"
+
+
+@zart.workflow("q-busy-flow")
+def busy_flow(data: Any) -> Any:
+    return (yield busy())
+
+
+def test_describe_never_blames_the_rate_limit_for_an_execution_that_already_started(
+        app: zart.Zart) -> None:
+    # The rate limit counts starts only: a started execution due again (its sleep is over)
+    # is claimed whatever the tokens left; here it waits for the worker's one busy thread.
+    BUSY.clear()
+    with app.worker(threads=1, lease=5.0, poll_interval=0.2,
+                    workflows=["q-rated-napper", "q-busy-flow"]):
+        try:
+            napper = app.start(rated_napper, None)  # spends the hour's one start
+            wait_until(lambda: napper.describe().waiting.state == "sleeping",
+                       what="the napper to sleep")
+            blocker = app.start(busy_flow, None)
+            wait_until(lambda: blocker.status() == "running", what="the thread to be busy")
+            waiting = wait_until(lambda: (w := napper.describe().waiting).state != "sleeping"
+                                 and w, what="the napper's sleep to be over")
+            assert "rate limit" not in waiting.text
+            assert waiting.state == "due" and "will claim it" in waiting.text
+        finally:
+            BUSY.set()
+        assert napper.result(timeout=20) == "woke"
+
+
+first_come = zart.Queue("q-first-come", rate=(2, "1h"))
+
+
+@zart.workflow("q-first-come-flow", queue=first_come)
+def first_come_flow(data: Any) -> Any:
+    return (yield work("q-first-come", None, 0))
+
+
+def test_a_rate_limited_queue_first_seen_by_a_start_still_has_its_full_bucket(
+        app: zart.Zart) -> None:
+    # Started before any worker stored the queue's limits (a client deployed first): the
+    # start creates the queue's row; the worker's limits then must not leave it without
+    # tokens for a whole period.
+    handles = [app.start(first_come_flow, None) for _ in range(2)]
+    with app.worker(threads=2, lease=5.0, poll_interval=0.2, workflows=["q-first-come-flow"]):
+        assert [h.result(timeout=20) for h in handles] == ["done", "done"]

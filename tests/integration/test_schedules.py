@@ -5,6 +5,7 @@ test's thread; tests/faults/test_schedule_ticks.py runs them in worker processes
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import zart
 from tests.conftest import registered_for_now
 from zart.runtime.ticker import Ticker
 
-from .conftest import run_due
+from .conftest import run_due, wait_until
 
 SQL = Callable[..., list[tuple[Any, ...]]]
 
@@ -229,3 +230,98 @@ def test_a_code_schedule_clashing_with_a_run_time_one_is_refused_loudly_and_work
     kept = app.schedules.get("sc-clash")
     assert (kept.source, kept.workflow, kept.expression) == ("api", "sc-plain", "0 5 * * *")
     app.schedules.delete("sc-clash")
+
+
+def test_a_clashing_code_schedule_is_left_out_and_the_workers_other_schedules_are_stored(
+        app: zart.Zart, caplog: pytest.LogCaptureFixture) -> None:
+    app.schedules.create("sc-taken", "sc-plain", "0 5 * * *")
+
+    def body(data: Any) -> Any:
+        return (yield echo(data))
+
+    with registered_for_now(
+            lambda: zart.workflow("sc-takes", schedule=zart.cron("0 6 * * *",
+                                                                 name="sc-taken"))(body),
+            lambda: zart.workflow("sc-fine", schedule=zart.cron("0 7 * * *"))(body)):
+        tick(app, "sc-takes", "sc-fine")
+    assert "'sc-taken' of workflow 'sc-takes' clashes" in caplog.text
+    kept = app.schedules.get("sc-taken")
+    assert (kept.source, kept.workflow, kept.expression) == ("api", "sc-plain", "0 5 * * *")
+    fine = app.schedules.get("sc-fine")
+    assert (fine.source, fine.workflow, fine.expression) == ("code", "sc-fine", "0 7 * * *")
+    app.schedules.delete("sc-taken")
+
+
+def test_a_tick_round_that_keeps_failing_runs_once_per_poll_interval_not_at_every_recheck(
+        app: zart.Zart, sql: SQL, schema: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A real, lasting fault: the database refuses to advance this schedule. The schedule
+    # stays due, so the idle dispatcher looks again every tenth of a second; the failing
+    # round itself must wait out the poll interval, not follow that pace.
+    sql(f'''CREATE FUNCTION "{schema}".refuse_advance() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN RAISE EXCEPTION 'schedules are read-only today'; END $$''')
+    sql(f'''CREATE TRIGGER refuse_advance BEFORE UPDATE ON "{schema}".schedules FOR EACH ROW
+            WHEN (OLD.name = 'sc-failing') EXECUTE FUNCTION "{schema}".refuse_advance()''')
+
+    def failed_rounds() -> int:
+        return sum("a schedule tick round failed" in r.getMessage() for r in caplog.records)
+
+    try:
+        with registered_for_now(lambda: zart.workflow("sc-failing-flow")(plain)):
+            app.schedules.create("sc-failing", "sc-failing-flow", "* * * * *")
+            to_next_tick(app, sql, schema, "sc-failing")
+            with app.worker(threads=1, lease=5, poll_interval=1.0,
+                            workflows=["sc-failing-flow"]):
+                wait_until(failed_rounds, what="the first failed tick round")
+                threading.Event().wait(2.5)  # an observation window, not a wait for a state
+                assert 2 <= failed_rounds() <= 4  # at 0, ~1, ~2 s (not every 0.1 s)
+    finally:
+        sql(f'DROP TRIGGER refuse_advance ON "{schema}".schedules')
+        sql(f'DROP FUNCTION "{schema}".refuse_advance()')
+    app.schedules.pause("sc-failing")
+
+
+IN_STEP = threading.Event()
+GO_ON = threading.Event()
+
+
+@zart.step("sc-ledgered", transactional=True)
+def ledgered() -> str:
+    ctx = zart.context()
+    assert ctx.connection is not None
+    ctx.connection.execute(f"INSERT INTO {ctx.data['ledger']} VALUES (%s)",
+                           (ctx.execution_id,))
+    IN_STEP.set()
+    GO_ON.wait(20)
+    return "wrote"
+
+
+def ledgered_flow(data: Any) -> Any:
+    return (yield ledgered())
+
+
+def test_overlap_cancel_fences_the_previous_run_mid_step_so_it_writes_nothing(
+        app: zart.Zart, sql: SQL, schema: str) -> None:
+    ledger = f'"{schema}".sc_ledger'
+    sql(f"CREATE TABLE {ledger} (execution_id text)")
+    IN_STEP.clear()
+    GO_ON.clear()
+    with registered_for_now(lambda: zart.workflow("sc-ledgered-flow")(ledgered_flow)):
+        app.schedules.create("sc-fenced", "sc-ledgered-flow", "*/10 * * * *",
+                             overlap="cancel", data={"ledger": ledger})
+        first = to_next_tick(app, sql, schema, "sc-fenced")
+        first_id = f"sc-fenced@{first.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        try:
+            with app.worker(threads=2, lease=5, poll_interval=0.2,
+                            workflows=["sc-ledgered-flow"]):
+                assert IN_STEP.wait(20)  # the worker ticked it and is inside its step
+                second = to_next_tick(app, sql, schema, "sc-fenced")
+                wait_until(lambda: app.handle(first_id).status() == "cancelled",
+                           what="the next tick to cancel the open run")
+                GO_ON.set()
+                second_id = f"sc-fenced@{second.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+                assert app.handle(second_id).result(timeout=20) == "wrote"
+        finally:
+            GO_ON.set()
+        app.schedules.delete("sc-fenced")
+    assert sql(f"SELECT execution_id FROM {ledger}") == [(second_id,)]
+    assert app.handle(first_id).status() == "cancelled"

@@ -173,3 +173,33 @@ def test_a_stored_schedule_that_no_longer_parses_waits_and_fires_nothing() -> No
                          False, START)
     action = decide_ticks(broken)
     assert action.start == [] and action.next_tick > START
+
+
+@pytest.mark.parametrize(("catchup", "limit"), [("latest", 1), ("all", 3)])
+def test_catch_up_after_a_backlog_too_long_to_count_fires_the_most_recent_missed_ticks(
+        catchup: str, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A five-minute schedule down for ten days: more missed ticks than plan_ticks counts one
+    # by one (lowered here from 100,000 to keep this fast). Catch-up runs the most recent
+    # ones, not the ticks right after the outage began.
+    monkeypatch.setattr(zart.schedules, "_COUNT_LIMIT", 1000)
+    schedule = zart.cron("*/5 * * * *", catchup=catchup,  # type: ignore[arg-type]
+                         overlap="allow", catchup_limit=limit)
+    last_missed = START + timedelta(days=10)
+    plan = plan_ticks(schedule, START, last_missed + timedelta(seconds=90))
+    assert plan.fire == [last_missed - timedelta(minutes=5 * n) for n in reversed(range(limit))]
+    assert plan.next_tick == last_missed + timedelta(minutes=5)
+    assert plan.skipped >= 1000  # at least what was counted
+
+
+@pytest.mark.parametrize("data", [object(), {"ids": {1, 2}}, float("nan"), "x\x00y"])
+def test_schedule_data_that_cannot_be_stored_is_refused_where_it_is_declared(
+        data: object) -> None:
+    with pytest.raises(zart.ConfigurationError, match=r"schedule 's'.*data"):
+        zart.cron("0 3 * * *", name="s", data=data)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\x00b", 7])
+def test_a_bad_schedule_name_is_a_configuration_error_where_it_is_declared(
+        name: object) -> None:
+    with pytest.raises(zart.ConfigurationError, match="schedule name"):
+        zart.cron("0 3 * * *", name=name)  # type: ignore[arg-type]

@@ -188,6 +188,8 @@ class Executor:
                             extra=fields(claim.execution_id, claim.workflow,
                                          attempt=claim.attempt))
                 self.on_suspend()
+            else:  # fenced: cancelled meanwhile, or taken over
+                self._lost(claim, lane)
 
     def _fail(self, claim: Claim, error: dict[str, Any], lane: Lane) -> None:
         """End the execution as failed with ``error`` (logged, never silently)."""

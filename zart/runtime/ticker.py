@@ -75,28 +75,29 @@ class Ticker:
                          for s in registered_workflows()[name].schedules]
         self._stored = False
         self._next_check = 0.0
+        self._retry_at = 0.0  # after a failed round: not before then, however soon is due
 
     def store_declared(self) -> None:
         """Create or update the code's schedules, once per worker (retried while the
         database is down): a schedule changed in a new release takes effect here. One that
         clashes with a schedule created at run time is said loudly and left out; the
-        worker's other work goes on."""
+        worker's other schedules and work go on."""
         if self._stored:
             return
         now = self.store.clock_now()
         rows = [s.stored(next(s.ticks_after(now))) for s in self.declared]
-        try:
-            changed = self.store.store_code_schedules(self.workflows, rows)
-        except ConfigurationError as exc:
-            log.error("the schedules declared in the code were not stored: %s", exc)
-            changed = []
+        changed, clashes = self.store.store_code_schedules(self.workflows, rows)
+        for clash in clashes:
+            log.error("a schedule declared in the code was not stored: %s", clash)
         if changed:
             log.info("schedules stored from the code: %s", ", ".join(sorted(changed)))
         self._stored = True
 
     def soon(self) -> None:
-        """Look at the schedules on the next round (something may be due)."""
-        self._next_check = 0.0
+        """Look at the schedules on the next round (something may be due), unless the last
+        round failed: that one waits out the poll interval (the dispatcher calls this at
+        every recheck while anything is due, and a failing schedule stays due)."""
+        self._next_check = self._retry_at
 
     def tick(self) -> int:
         """One tick round when one is due; the executions started."""
@@ -104,10 +105,11 @@ class Ticker:
             return 0
         # Not again before the poll interval if this round fails (the dispatcher logs it and
         # claims on): a broken schedule must not cost a statement per claim round.
-        self._next_check = time.monotonic() + self.poll_interval
+        self._next_check = self._retry_at = time.monotonic() + self.poll_interval
         self.store_declared()
         started, next_in = self.store.tick_schedules(self.workflows, decide_ticks,
                                                      self.store.cancel_in)
+        self._retry_at = 0.0
         wait = self.poll_interval if next_in is None else min(max(next_in, 0.0),
                                                               self.poll_interval)
         self._next_check = time.monotonic() + wait

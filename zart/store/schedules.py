@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import serde
-from ..errors import ActionRefused, ConfigurationError
+from ..errors import ActionRefused
 from ..views import ScheduleView
 from .base import Connection, translate_errors
 from .clients import ClientTransitions
@@ -56,23 +56,27 @@ class ScheduleTransitions(ClientTransitions):
     """Storing, ticking and managing schedules."""
 
     def store_code_schedules(self, workflows: Sequence[str],
-                             schedules: Sequence[dict[str, Any]]) -> list[str]:
+                             schedules: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
         """Store the schedules the code of ``workflows`` declares (created, or updated where
-        the code changed them) and delete those it no longer declares; the names changed."""
+        the code changed them) and delete those it no longer declares. Returns the names
+        changed, and why each schedule left out was: one whose name a schedule created at
+        run time holds (the others are stored all the same)."""
         changed: list[str] = []
+        clashes: list[str] = []
         with self.connection() as c, translate_errors(), c.transaction():
             for schedule in schedules:
                 found = c.execute(self.sql.SCHEDULE_SOURCE, schedule).fetchone()
                 if found is not None and found[0] != "code":
-                    raise ConfigurationError(
+                    clashes.append(
                         f"schedule {schedule['name']!r} of workflow {schedule['workflow']!r} "
                         f"clashes with a schedule created at run time; rename one of them")
+                    continue
                 if c.execute(self.sql.UPSERT_CODE_SCHEDULE, schedule).fetchone():
                     changed.append(schedule["name"])
             gone = c.execute(self.sql.DELETE_STALE_CODE_SCHEDULES, {
                 "workflows": list(workflows),
                 "names": [s["name"] for s in schedules]}).fetchall()
-        return changed + [name for (name,) in gone]
+        return changed + [name for (name,) in gone], clashes
 
     def create_schedule(self, schedule: dict[str, Any]) -> ScheduleView:
         """Create a schedule at run time; refused if the name is taken."""

@@ -31,8 +31,10 @@ def explain(store: ReadModel, c: Connection, row: ExecutionState,
         return Waiting("finished", f"{row.status} at {_at(row.finished_at)}; waits on nothing")
     if row.status == ExecutionStatus.RUNNING:
         return _held(store, c, row)
-    if row.status == ExecutionStatus.WAITING or (row.wake_at is not None
-                                                 and row.wake_at > row.now):
+    # Suspended until its time, or on something without one (an event, children); once its
+    # time has come (a sleep is over, a deadline passed) it is due, waiting for a worker.
+    if (row.wake_at > row.now if row.wake_at is not None
+            else row.status == ExecutionStatus.WAITING):
         explained = _suspended(store, c, row, history)
         if explained is not None:
             return explained
@@ -121,17 +123,17 @@ def _due(store: ReadModel, c: Connection, row: ExecutionState) -> Waiting:
 def _queue_limit(store: ReadModel, c: Connection, row: ExecutionState) -> str | None:
     """The limit of its queue that holds a due execution back, in words (None: none is
     reached; a worker claims it next)."""
-    found = c.execute(store.sql.QUEUE_STATE, {"queue": row.queue,
-                                              "key": row.queue_key}).fetchone()
+    found = c.execute(store.sql.QUEUE_STATE, {"queue": row.queue, "key": row.queue_key,
+                                              "id": row.id}).fetchone()
     if found is None:
         return None
-    concurrency, per_key, rate_limit, rate_period, running, key_running, tokens = found
+    concurrency, per_key, rate_limit, rate_period, running, key_running, tokens, start = found
     if concurrency is not None and running >= concurrency:
         return f"{running} of its {concurrency} running at once already"
     if per_key is not None and key_running is not None and key_running >= per_key:
         return (f"{key_running} of the {per_key} allowed per key run for key "
                 f"{row.queue_key!r} already")
-    if rate_limit is not None and tokens is not None and tokens < 1:
+    if rate_limit is not None and tokens is not None and tokens < 1 and start:
         return f"its rate limit ({rate_limit} per {rate_period:g}s) is spent for now"
     return None
 

@@ -180,7 +180,9 @@ WITH q AS (
 SELECT * FROM claimed"""
 
 # A worker stores the limits its code declares (the code is their source); the running count
-# and the tokens are the database's.
+# and the tokens are the database's. A queue without a rate limit so far (a row a start
+# created before any worker stored the limits, say) gets a full bucket; one with a rate
+# limit keeps the tokens it has, up to the new limit.
 REGISTER_QUEUE = """
 INSERT INTO {s}.queues AS q (name, concurrency, per_key, rate_limit, rate_period, tokens)
 VALUES (%(name)s, %(concurrency)s, %(per_key)s, %(rate_limit)s, %(rate_period)s,
@@ -188,7 +190,9 @@ VALUES (%(name)s, %(concurrency)s, %(per_key)s, %(rate_limit)s, %(rate_period)s,
 ON CONFLICT (name) DO UPDATE
 SET concurrency = EXCLUDED.concurrency, per_key = EXCLUDED.per_key,
     rate_limit = EXCLUDED.rate_limit, rate_period = EXCLUDED.rate_period,
-    tokens = LEAST(q.tokens, COALESCE(EXCLUDED.rate_limit, 0))"""
+    tokens = CASE WHEN q.rate_limit IS NULL THEN COALESCE(EXCLUDED.rate_limit, 0)
+                  ELSE LEAST(q.tokens, COALESCE(EXCLUDED.rate_limit, 0)) END,
+    refilled_at = CASE WHEN q.rate_limit IS NULL THEN {s}.clock_now() ELSE q.refilled_at END"""
 
 # A worker's heartbeat, one statement whatever it holds: its row in the workers table (inserted
 # the first time, so a worker started during an outage registers once the database answers),

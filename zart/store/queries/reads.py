@@ -32,12 +32,14 @@ SELECT """ + _SUMMARY + """, input::text, result::text, error::text, max_attempt
        queue_key
 FROM {s}.executions WHERE id = %(id)s"""
 
-# A queue's limits and how much of them is in use (why a queued execution is not claimed).
+# A queue's limits and how much of them is in use (why a queued execution is not claimed),
+# and whether the execution would be a start (the rate limit counts starts only).
 QUEUE_STATE = """
 SELECT q.concurrency, q.per_key, q.rate_limit, q.rate_period, q.running,
        (SELECT k.running FROM {s}.queue_keys k WHERE k.queue = q.name AND k.key = %(key)s),
        LEAST(q.rate_limit, q.tokens + EXTRACT(EPOCH FROM {s}.clock_now() - q.refilled_at)
-             * q.rate_limit / NULLIF(q.rate_period, 0))::float8
+             * q.rate_limit / NULLIF(q.rate_period, 0))::float8,
+       (SELECT x.claims = 0 FROM {s}.executions x WHERE x.id = %(id)s)
 FROM {s}.queues q WHERE q.name = %(queue)s"""
 
 # A child workflow's row keeps the child's execution id in fn (what the dashboard links to);
