@@ -178,12 +178,13 @@ def tick_id(schedule: str, tick: datetime) -> str:
 
 
 def tick_input(schedule: str, tick: datetime, data: Any) -> Any:
-    """What a tick's execution gets as input: when it was due, which schedule, the data."""
+    """What a tick's execution gets as input: when it was due, which schedule, the data (a
+    dict's keys beside them; the tick's own two keys win, so a workflow can trust them)."""
     base = {"scheduled_at": tick.astimezone(UTC).isoformat(), "schedule": schedule}
     if data is None:
         return base
     if isinstance(data, dict):
-        return {**base, **data}
+        return {**data, **base}
     return {**base, "data": data}
 
 

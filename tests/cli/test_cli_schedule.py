@@ -21,6 +21,7 @@ def test_a_schedule_created_listed_shown_paused_and_resumed(zart_cli: ZartCli,
                                               ("schedule", "show", "cli-hourly", "--json")])
     assert "cli-hourly" in listed.out and "api" in listed.out, listed
     assert "overlap skip: a tick is skipped while the previous execution is open" in shown.out
+    assert "no live worker runs workflow cli-hello: nothing ticks this schedule" in shown.out
     assert as_json.json()["data"] == {"name": "cron"}
     assert zart_cli("schedule", "pause", "cli-hourly").code == 0
     assert app.schedules.get("cli-hourly").paused

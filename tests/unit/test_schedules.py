@@ -110,6 +110,8 @@ def test_a_tick_id_is_the_schedule_and_the_tick_in_utc() -> None:
     assert tick_input("nightly", tick, {"region": "eu"}) == {
         "scheduled_at": "2026-03-29T01:00:00+00:00", "schedule": "nightly", "region": "eu"}
     assert tick_input("nightly", tick, 7)["data"] == 7
+    spoofed = tick_input("nightly", tick, {"schedule": "other", "scheduled_at": "never"})
+    assert spoofed == {"scheduled_at": "2026-03-29T01:00:00+00:00", "schedule": "nightly"}
 
 
 START = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)

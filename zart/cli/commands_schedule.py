@@ -117,6 +117,9 @@ def show_command(state: State, name: str, as_json: bool) -> None:
     if s.last_tick is not None:
         echo(f"  last tick {time_text(s.last_tick)}: execution {s.last_execution_id}")
     echo(f"  fired {s.fired} tick(s), skipped {s.skipped}")
+    if not s.paused and not any(s.workflow in w.workflows for w in state.app.workers()):
+        echo(output.colour(f"  no live worker runs workflow {s.workflow}: nothing ticks this "
+                           f"schedule until one does", fg="yellow"))
     if s.data is not None:
         echo(dim(f"  data: {json.dumps(s.data, ensure_ascii=False)}"))
 

@@ -33,14 +33,14 @@ from ..interpreter import (
     Raised,
     Record,
     Returned,
-    is_user_interrupt,
 )
 from ..store import ChildClaim, Claim, Connection, Store
 from ..workflow import get_workflow
 from . import observing
 from .attempts import AttemptOutcome, LeaseExpired, StepCall, run_attempt, timeout_failure
-from .children import ChildRunner, child_start, function_ref, known_refs
+from .children import ChildRunner, child_start, known_refs
 from .completions import ChildCompletions
+from .fanout import captured, fan_out
 from .hooks import (
     Held,
     Hooks,
@@ -270,7 +270,7 @@ class Executor:
                     f"event {command.name!r} did not arrive within {command.timeout}s", 1))
             return self._checkpoint(claim, record, lane)
         if isinstance(command, Capture):
-            return self._checkpoint(claim, _captured(command, seq), lane)
+            return self._checkpoint(claim, captured(command, seq), lane)
         if isinstance(command, ChildWorkflow):
             started = store.start_child(claim, seq, child_start(claim, command), conn)
             if started is None:
@@ -282,7 +282,14 @@ class Executor:
             assert isinstance(started, Record)
             return [started]
         assert isinstance(command, Parallel)
-        return self._fan_out(claim, command, seq, lane)
+        spawned = fan_out(store, claim, command, seq, conn)
+        if spawned is False:
+            self._lost(claim, lane)
+        elif spawned is True:
+            self.on_suspend()
+        else:
+            return spawned
+        return None
 
     def _checkpoint(self, claim: Claim, record: Record, lane: Lane, *, fresh: bool = False,
                     elapsed: float = 0.0) -> list[Record] | None:
@@ -290,31 +297,6 @@ class Executor:
             return [record]
         self._lost(claim, lane)
         return None
-
-    def _fan_out(self, claim: Claim, command: Parallel, seq: int,
-                 lane: Lane) -> list[Record] | None:
-        children = []
-        workflows = []
-        for offset, child in enumerate(command.steps):
-            if isinstance(child, ChildWorkflow):
-                workflows.append((seq + offset, child_start(claim, child)))
-                continue
-            args = serde.dumps({"args": list(child.args), "kwargs": dict(child.kwargs)},
-                               what=f"the arguments of parallel child {child.name!r}")
-            children.append({
-                "name": child.name, "fn": function_ref(child.fn), "args": args,
-                "options": serde.dumps({"retry": child.retry.to_json(), "timeout": child.timeout,
-                                        "timeout_scope": child.timeout_scope,
-                                        "transactional": child.transactional})})
-        done = self.store.spawn_children(claim, seq, children, lane.conn, workflows)
-        if done is None:
-            self._lost(claim, lane)
-            return None
-        if not done:
-            self.on_suspend()
-            return None
-        by_seq = {r.seq: r for r in self.store.load_history(claim.execution_id, lane.conn)}
-        return [by_seq[seq + i] for i in range(len(children))]
 
     # -- steps --------------------------------------------------------------------------
 
@@ -407,15 +389,4 @@ class Executor:
         error["attempts"] = attempt
         return self._checkpoint(claim, Record(seq, "step", step.name, ok=False, error=error,
                                               attempt=attempt), lane, elapsed=result.elapsed)
-
-
-def _captured(command: Capture, seq: int) -> Record:
-    """Run a capture's function once: its value, or its error, as the record to store."""
-    try:
-        value = serde.dumps(command.fn(), what=f"capture {command.name!r}")
-    except BaseException as exc:
-        if is_user_interrupt(exc):
-            raise
-        return Record(seq, "capture", command.name, ok=False, error=serde.encode_error(exc))
-    return Record(seq, "capture", command.name, value=value)
 
