@@ -66,6 +66,7 @@ from .errors import (
 )
 from .queues import Queue
 from .retry import RetryPolicy, exponential, fixed, linear
+from .versioning import Patch, deprecate_patch, patched
 from .workflow import StepFunction, Workflow, step, workflow
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ __all__ = [
     "NonDeterminismError",
     "NonRetryableError",
     "Parallel",
+    "Patch",
     "PauseRuleNotFound",
     "Queue",
     "ResultTimeout",
@@ -125,11 +127,13 @@ __all__ = [
     "capture",
     "child",
     "context",
+    "deprecate_patch",
     "exponential",
     "fixed",
     "linear",
     "now",
     "parallel",
+    "patched",
     "sleep",
     "sleep_until",
     "step",
