@@ -17,9 +17,9 @@ from .context import ExecutionContext
 
 __all__ = ["SimulatedCrash", "StepHook", "install", "step_hook"]
 
-StepHook = Callable[[ExecutionContext, Callable[..., Any]], Callable[..., Any]]
-"""Given a step attempt's context and its function, the function to call instead (or the
-same one)."""
+StepHook = Callable[[str, ExecutionContext, Callable[..., Any]], Callable[..., Any]]
+"""Given the zart schema a step attempt runs in, its context and its function: the function to
+call instead (or the same one)."""
 
 step_hook: StepHook | None = None
 """The installed hook; None (the default, and always in production): steps run as written."""

@@ -112,7 +112,7 @@ def run_attempt(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
     """Run one attempt of ``call`` on ``lane``; raises :class:`DatabaseUnavailable` for
     infrastructure faults and :class:`LeaseExpired` when it must not start at all."""
     if faults.step_hook is not None:  # zart.testing's doubles and crashes; None in production
-        call.fn = faults.step_hook(call.ctx, call.fn)
+        call.fn = faults.step_hook(lane.schema, call.ctx, call.fn)
     if call.remaining is None:
         _check_lease(call)
         return _call(call, lane.conn, commit, None)
