@@ -31,7 +31,13 @@ def main(argv: list[str] | None = None) -> None:
         # absence is a one-line hint and the usage exit code, not a traceback.
         print(INSTALL_HINT, file=sys.stderr)
         raise SystemExit(2) from None
-    from . import commands_pause, commands_read, commands_repair, commands_run  # noqa: F401
+    from . import (  # noqa: F401
+        commands_pause,
+        commands_read,
+        commands_repair,
+        commands_replay,
+        commands_run,
+    )
     from .app import cli
 
     cli.main(args=argv, prog_name="zart")

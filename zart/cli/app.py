@@ -65,6 +65,7 @@ SECTIONS = {
     "Inspect": ["list", "show", "stats", "workers"],
     "Repair one execution": ["send-event", "cancel", "retry", "restart", "rerun", "resume"],
     "Pause and purge": ["pause", "unpause", "pauses", "purge"],
+    "Deploy safely": ["replay-check", "export", "lint"],
 }
 """``zart --help`` lists the commands by what an operator wants to do, not alphabetically."""
 

@@ -12,10 +12,11 @@ from .commands_repair import (
     retry_command,
     send_event_command,
 )
+from .commands_replay import export_command, replay_check_command
 from .commands_run import migrate_command, start_command, worker_command
 
-__all__ = ["cancel_command", "cli", "list_command", "migrate_command", "pause_command",
-           "pauses_command", "purge_command", "rerun_command", "restart_command",
-           "resume_command", "retry_command", "send_event_command", "show_command",
-           "start_command", "stats_command", "unpause_command", "worker_command",
-           "workers_command"]
+__all__ = ["cancel_command", "cli", "export_command", "list_command", "migrate_command",
+           "pause_command", "pauses_command", "purge_command", "replay_check_command",
+           "rerun_command", "restart_command", "resume_command", "retry_command",
+           "send_event_command", "show_command", "start_command", "stats_command",
+           "unpause_command", "worker_command", "workers_command"]

@@ -20,7 +20,8 @@
 * :func:`crash_at`: the next attempt of a step dies before it runs, or after its side effect
   and before its checkpoint. :func:`replace_step`: a test double for a step's function.
 * :func:`replay`: replay an exported history (``zart export ID``) against today's code.
-* :func:`isolated_registry`: load two versions of the same workflows in one test.
+* :func:`isolated_registry` and :func:`load_workflows`: two versions of the same workflows
+  (before and after a change) in one test.
 
 The pytest plugin (:mod:`zart.testing.plugin`, installed with zart) provides the fixtures
 ``zart_app``, ``zart_worker`` and ``zart_dsn`` and resets the kit after each test; elsewhere,
@@ -34,10 +35,12 @@ from ..workflow import isolated_registry
 from .clock import advance, reset_clock
 from .doubles import CrashPoint, StepRef, crash_at, replace_step, reset_doubles
 from .driver import DEFAULT_LEASE, Idle, run_until_idle
+from .replayer import Replayed, replay
+from .versions import load_workflows
 
-__all__ = ["DEFAULT_LEASE", "CrashPoint", "Idle", "SimulatedCrash", "StepRef", "advance",
-           "crash_at", "isolated_registry", "replace_step", "reset", "reset_clock",
-           "reset_doubles", "run_until_idle"]
+__all__ = ["DEFAULT_LEASE", "CrashPoint", "Idle", "Replayed", "SimulatedCrash", "StepRef",
+           "advance", "crash_at", "isolated_registry", "load_workflows", "replace_step",
+           "replay", "reset", "reset_clock", "reset_doubles", "run_until_idle"]
 
 
 def reset() -> None:

@@ -5,9 +5,21 @@ Statements that change an execution on behalf of a worker start with the *fence*
 owns it, its lease has not expired and it is still running, all in the same statement.
 """
 
-from . import admin, children, claims, clients, common, executions, family, reads, schema
+from . import (
+    admin,
+    children,
+    claims,
+    clients,
+    common,
+    executions,
+    family,
+    reads,
+    replays,
+    schema,
+)
 
-MODULES = (common, schema, clients, claims, executions, children, reads, admin, family)
+MODULES = (common, schema, clients, claims, executions, children, reads, admin, family,
+           replays)
 """Every module of statements: the store encodes each upper-case name of each once."""
 
 __all__ = ["MODULES"]
