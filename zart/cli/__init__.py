@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         print(INSTALL_HINT, file=sys.stderr)
         raise SystemExit(2) from None
     from . import (  # noqa: F401
+        commands_lint,
         commands_pause,
         commands_read,
         commands_repair,
