@@ -8,14 +8,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import zart
-from zart.testing import isolated_registry
 from zart.testing.database import fresh_schema_name
-from zart.workflow import registered_steps, registered_workflows
 
 USER_CONFTEST = '''
 import pytest
@@ -82,20 +78,3 @@ def test_fresh_schema_names_are_valid_and_unique(name: str) -> None:
     first, second = fresh_schema_name(name), fresh_schema_name(name)
     assert first != second
     assert len(first) <= 48 and first.startswith("zt_")
-
-
-def test_an_isolated_registry_loads_another_version_and_restores_the_first() -> None:
-    before_workflows, before_steps = registered_workflows(), registered_steps()
-    with isolated_registry():
-        assert registered_workflows() == {}
-
-        @zart.step("kit-checkout")  # a name the outside registry holds as a workflow
-        def other(data: Any) -> None: ...
-
-        @zart.workflow("kit-checkout")
-        def checkout(data: Any) -> Any:
-            yield other(data)
-
-        assert registered_workflows()["kit-checkout"].fn is checkout.fn
-    assert registered_workflows() == before_workflows
-    assert registered_steps() == before_steps

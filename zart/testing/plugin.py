@@ -57,9 +57,11 @@ def zart_worker(zart_app: zart.Zart) -> Iterator[zart.Worker]:
         worker.stop(timeout=10)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     """After the test's fixtures are torn down: no doubles, no crashes, the real clock."""
-    yield
-    reset_doubles()
-    reset_clock()
+    try:
+        return (yield)
+    finally:
+        reset_doubles()
+        reset_clock()
