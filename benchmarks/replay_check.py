@@ -114,7 +114,8 @@ def _replay_rate(histories: list[ReplayExecution]) -> float:
     started = time.perf_counter()
     for execution in histories:
         checked = check_history(workflow, execution.id, execution.status,
-                                serde.loads(execution.input_text), execution.history)
+                                serde.loads(execution.input_text), execution.history,
+                                execution.attempt)
         if not isinstance(checked.outcome, Pending):
             raise RuntimeError(f"{execution.id} did not replay to its next step")
         commands += checked.commands

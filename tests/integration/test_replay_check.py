@@ -157,7 +157,7 @@ def test_zart_export_writes_the_history_as_json(waiting: zart.Zart, zart_dsn: st
     assert to_file.code == 0 and f"to {target}" in to_file.out
     document = json.loads(target.read_text())
     assert document["execution"] == {"id": "o-2", "workflow": "checkout", "status": "waiting",
-                                     "input": {"id": "o-2"}}
+                                     "attempt": 1, "input": {"id": "o-2"}}
     assert [(c["seq"], c["kind"], c["name"], c["status"]) for c in document["history"]] == [
         (0, "step", "charge", "done"), (1, "event", "shipped", "pending")]
     assert json.loads(to_stdout.out)["history"][-1]["value"] == "receipt o-3: txn-o-3, T-3"

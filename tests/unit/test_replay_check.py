@@ -83,6 +83,13 @@ def flows() -> Any:
             yield charge(order)
             yield charge(order)
 
+        def retried(order: Any) -> Body:
+            # As examples/durable_loop.py: the body's first attempt fails after a step.
+            yield charge(order)
+            if zart.context().attempt == 1:
+                raise RuntimeError("first attempt")
+            yield ship(order)
+
         def stops(order: Any) -> Body:
             yield charge(order)
             yield zart.wait_for_event("approved")
@@ -90,7 +97,7 @@ def flows() -> Any:
 
         yield {name: make(f"rc-{name}", body) for name, body in [
             ("v1", v1), ("naive", naive), ("patched", patched), ("shorter", shorter),
-            ("raises", raises), ("twice", twice), ("stops", stops)]}
+            ("raises", raises), ("twice", twice), ("stops", stops), ("retried", retried)]}
 
 
 WAITING = [done(0, "charge", "txn-1"), pending(1, "shipped")]
@@ -168,6 +175,14 @@ def test_code_that_stops_earlier_than_the_history_breaks_where_it_goes_on(flows:
     assert d is not None and d.position == 1 and d.error == "NonDeterminismError"
 
 
+def test_the_body_replays_at_the_attempt_the_execution_is_at(flows: Any) -> None:
+    history = [done(0, "charge"), done(1, "ship")]
+    assert check_history(flows["retried"], "e-1", "completed", {}, history,
+                         attempt=2).divergence is None
+    wrong = check_history(flows["retried"], "e-1", "completed", {}, history).divergence
+    assert wrong is not None and wrong.code == "raises RuntimeError: first attempt"
+
+
 def test_a_duplicate_name_is_reported_as_such(flows: Any) -> None:
     d = check_history(flows["twice"], "e-1", "waiting", {}, [done(0, "charge")]).divergence
     assert d is not None and d.error == "DuplicateStepName" and d.position == 1
@@ -208,13 +223,13 @@ def test_the_diff_notes_the_commands_before_its_context(flows: Any) -> None:
 
 def test_a_history_document_reads_back_as_the_same_records(tmp_path: Path) -> None:
     history = [done(0, "charge", {"txn": "t-1"}), failed(1, "ship"), pending(2, "shipped")]
-    document = history_document("e-1", "rc-v1", "waiting", '{"id": 1}', history)
+    document = history_document("e-1", "rc-v1", "waiting", '{"id": 1}', history, attempt=2)
     path = tmp_path / "e-1.json"
     path.write_text(json.dumps(document))
     for source in (path, str(path), io.BytesIO(path.read_bytes()), document):
         back = read_history(source)  # type: ignore[arg-type]
-        assert (back.execution_id, back.workflow, back.status, back.input) == \
-            ("e-1", "rc-v1", "waiting", {"id": 1})
+        assert (back.execution_id, back.workflow, back.status, back.input, back.attempt) == \
+            ("e-1", "rc-v1", "waiting", {"id": 1}, 2)
         assert [(r.seq, r.kind, r.name, r.status, r.ok, r.error) for r in back.history] == \
             [(r.seq, r.kind, r.name, r.status, r.ok, r.error) for r in history]
         assert serde.loads(back.history[0].value) == {"txn": "t-1"}
@@ -235,6 +250,8 @@ def test_a_history_document_reads_back_as_the_same_records(tmp_path: Path) -> No
      b'"history": [{"kind": "step", "name": "a"}]}', r"history\[0\]: 'seq' must be an integer"),
     (b'{"zart_history": 1, "execution": {"id": "e", "workflow": "w", "status": "s"}, '
      b'"history": [7]}', r"history\[0\] must be an object"),
+    (b'{"zart_history": 1, "execution": {"id": "e", "workflow": "w", "status": "s", '
+     b'"attempt": 0}, "history": []}', "'attempt' must be an integer >= 1, got 0"),
 ])
 def test_a_file_that_is_not_a_history_is_refused_naming_the_problem(
         tmp_path: Path, content: bytes, fragment: str) -> None:

@@ -65,10 +65,11 @@ class Checked:
 
 
 def check_history(workflow: Workflow, execution_id: str, status: str, data: Any,
-                  history: Sequence[Record]) -> Checked:
+                  history: Sequence[Record], attempt: int = 1) -> Checked:
     """Replay ``history`` (the execution ``execution_id``, now ``status``, started with
-    ``data``) against ``workflow`` as the code defines it today."""
-    ctx = ExecutionContext(execution_id, workflow.name, data, 1, workflow.retry.max_attempts)
+    ``data``, its body at ``attempt``) against ``workflow`` as the code defines it today."""
+    ctx = ExecutionContext(execution_id, workflow.name, data, attempt,
+                           workflow.retry.max_attempts)
     with bound(ctx):
         interpreter = Interpreter(workflow(data), history)
         try:

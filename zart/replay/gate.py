@@ -97,7 +97,8 @@ def export_history(app: Zart, execution_id: str) -> dict[str, Any]:
     if row is None:
         raise ExecutionNotFound(f"no execution {execution_id!r}")
     history = app.store.load_history(execution_id)
-    return history_document(row.id, row.workflow, row.status, row.input_text, history)
+    return history_document(row.id, row.workflow, row.status, row.input_text, history,
+                            row.attempt)
 
 
 def _replay(executions: Sequence[ReplayExecution], workflows: Mapping[str, Workflow],
@@ -106,7 +107,7 @@ def _replay(executions: Sequence[ReplayExecution], workflows: Mapping[str, Workf
     for execution in executions:
         checked = check_history(workflows[execution.workflow], execution.id,
                                 execution.status, serde.loads(execution.input_text),
-                                execution.history)
+                                execution.history, execution.attempt)
         report.commands += checked.commands
         if execution.id in finished_ids:
             report.finished += 1

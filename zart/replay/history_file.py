@@ -4,7 +4,7 @@ database)::
 
     {"zart_history": 1,
      "execution": {"id": "order-7", "workflow": "checkout", "status": "waiting",
-                   "input": {...}},
+                   "attempt": 1, "input": {...}},
      "history": [{"seq": 0, "kind": "step", "name": "charge", "status": "done", "ok": true,
                   "value": "txn-1", "error": null, "attempt": 1}, ...]}
 
@@ -39,15 +39,16 @@ class HistoryFile:
     status: str
     input: Any
     history: list[Record]
+    attempt: int = 1
 
 
 def history_document(execution_id: str, workflow: str, status: str, input_text: str | None,
-                     history: Sequence[Record]) -> dict[str, Any]:
-    """The document of one execution's history."""
+                     history: Sequence[Record], attempt: int = 1) -> dict[str, Any]:
+    """The document of one execution's history (``attempt``: its body's)."""
     return {
         "zart_history": FORMAT_VERSION,
         "execution": {"id": execution_id, "workflow": workflow, "status": status,
-                      "input": serde.loads(input_text)},
+                      "attempt": attempt, "input": serde.loads(input_text)},
         "history": [{"seq": r.seq, "kind": r.kind, "name": r.name, "status": r.status,
                      "ok": r.ok, "value": serde.loads(r.value), "error": r.error,
                      "attempt": r.attempt} for r in history],
@@ -83,10 +84,13 @@ def read_history(source: str | os.PathLike[str] | IO[Any] | dict[str, Any]) -> H
     execution = _field(document, "execution", dict, where)
     rows = _field(document, "history", list, where)
     records = [_record(row, index, where) for index, row in enumerate(rows)]
+    attempt = execution.get("attempt", 1)
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise ValueError(f"{where}: 'attempt' must be an integer >= 1, got {attempt!r}")
     return HistoryFile(_field(execution, "id", str, where),
                        _field(execution, "workflow", str, where),
                        _field(execution, "status", str, where), execution.get("input"),
-                       records)
+                       records, attempt)
 
 
 _KINDS = {dict: "an object", list: "a list", str: "a string", int: "an integer"}

@@ -34,6 +34,8 @@ class ReplayExecution:
     status: str
     input_text: str | None
     history: list[Record]
+    attempt: int = 1
+    """The attempt of the workflow's body (``zart.context().attempt`` in the body)."""
 
 
 class ReplayReads(StoreBase):
@@ -68,6 +70,6 @@ class ReplayReads(StoreBase):
                 history = histories.setdefault(execution_id, [])
             history.append(Record(seq, kind, name, status, ok, value,
                                   None if error is None else loads(error)))
-        found = {r[0]: ReplayExecution(r[0], r[1], r[2], r[3], histories.get(r[0], []))
+        found = {r[0]: ReplayExecution(r[0], r[1], r[2], r[3], histories.get(r[0], []), r[4])
                  for r in rows}
         return [found[i] for i in ids if i in found]

@@ -48,7 +48,7 @@ def replay(workflow: Workflow | str, history: str | os.PathLike[str] | IO[Any] |
         raise ValueError(f"the history of execution {recorded.execution_id!r} is of workflow "
                          f"{recorded.workflow!r}, not {definition.name!r}")
     checked = check_history(definition, recorded.execution_id, recorded.status,
-                            recorded.input, recorded.history)
+                            recorded.input, recorded.history, recorded.attempt)
     if checked.divergence is not None:
         kind = getattr(errors, checked.divergence.error, errors.NonDeterminismError)
         if not (isinstance(kind, type) and issubclass(kind, errors.WorkflowDefinitionError)):

@@ -31,7 +31,7 @@ WHERE status NOT IN """ + TERMINAL + """ AND workflow <> ALL(%(workflows)s)
 GROUP BY workflow ORDER BY workflow"""
 
 REPLAY_EXECUTIONS = """
-SELECT id, workflow, status, input::text FROM {s}.executions WHERE id = ANY(%(ids)s)"""
+SELECT id, workflow, status, input::text, attempt FROM {s}.executions WHERE id = ANY(%(ids)s)"""
 
 # Only what a replay reads of each command; ::text keeps each value the JSON text the
 # interpreter decodes itself (psycopg would parse it into Python objects first).
