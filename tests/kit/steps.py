@@ -151,3 +151,9 @@ def times() -> Body:
 @zart.step("kit-read-clock")
 def read_clock() -> str:
     return datetime.now().astimezone().isoformat()
+
+
+@zart.workflow("kit-queued", queue=zart.Queue("kit-queue", concurrency=1))
+def queued(data: Any) -> Body:
+    """A workflow whose executions go to a queue with a limit."""
+    return (yield reserve(data))

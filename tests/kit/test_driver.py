@@ -81,6 +81,14 @@ def test_parallel_children_and_child_workflows_run_too(zart_app: zart.Zart,
     assert idle.runs == 8
 
 
+def test_queued_executions_run_too_within_their_queues_limits(zart_app: zart.Zart,
+                                                              ledger: Ledger) -> None:
+    handles = [zart_app.start(steps.queued, {"id": f"q-{i}"}) for i in range(3)]
+    assert run_until_idle(zart_app).runs == 3
+    assert [h.result(timeout=0) for h in handles] == ["res-q-0", "res-q-1", "res-q-2"]
+    assert ledger.counts() == {"reserve": 3}
+
+
 def test_a_workflow_that_never_settles_is_stopped_with_a_clear_error(
         zart_app: zart.Zart) -> None:
     zart_app.start(steps.never_settles)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from ..client import Zart
 from ..durations import Duration, parse_duration
 from ..faults import SimulatedCrash
-from ..queues import Queue, registered_queues
 from ..runtime.children import known_refs
 from ..runtime.executor import Executor
 from ..runtime.lanes import Lane
 from ..runtime.pauses import PauseCache
+from ..runtime.worker import _queues as served_queues  # what a worker serves, the same rule
 from ..store import ChildClaim, Claim
 from ..workflow import registered_workflows
 
@@ -58,7 +58,7 @@ def run_until_idle(app: Zart, *, lease: Duration = DEFAULT_LEASE,
     store = app.store
     workflows = sorted(registered_workflows())
     steps = known_refs()
-    queues = _queues(workflows)
+    queues = served_queues(None, workflows)
     if queues:
         store.register_queues(queues)
     executor = Executor(store, lease=seconds, pauses=PauseCache(store))
@@ -100,14 +100,3 @@ def _claim_one(app: Zart, workflows: list[str], steps: list[str],
         if children:
             return children[0]
     return None
-
-
-def _queues(workflows: list[str]) -> list[Queue]:
-    """The queues declared in this process or used by its workflows (their limits hold in a
-    test run as in a worker)."""
-    served = {q.name: q for q in registered_queues().values()}
-    for name in workflows:
-        queue = registered_workflows()[name].queue
-        if queue is not None:
-            served.setdefault(queue.name, queue)
-    return list(served.values())
