@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import zart
@@ -157,3 +157,11 @@ def read_clock() -> str:
 def queued(data: Any) -> Body:
     """A workflow whose executions go to a queue with a limit."""
     return (yield reserve(data))
+
+
+@zart.workflow("kit-until-tomorrow")
+def until_tomorrow() -> Body:
+    """Sleeps until a day after the time it recorded."""
+    started = yield zart.now("started")
+    yield zart.sleep_until("tomorrow", started + timedelta(days=1))
+    return "woke"

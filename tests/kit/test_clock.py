@@ -47,6 +47,19 @@ def test_what_the_body_reads_of_the_clock_follows_the_moves(zart_app: zart.Zart)
     assert 86400 <= result["seconds"] < 86405
 
 
+def test_a_sleep_until_a_time_computed_on_the_moved_clock_falls_due_on_it(
+        zart_app: zart.Zart) -> None:
+    advance(zart_app, "3d")  # zart.now() in the body reads the moved clock from here on
+    handle = zart_app.start(steps.until_tomorrow)
+    run_until_idle(zart_app)
+    advance(zart_app, "23h")
+    run_until_idle(zart_app)
+    assert handle.status() == "waiting"
+    advance(zart_app, "1h")
+    run_until_idle(zart_app)
+    assert handle.result(timeout=0) == "woke"
+
+
 def test_the_real_clock_comes_back_after_a_reset(zart_app: zart.Zart) -> None:
     real_before = time.time()
     advance(zart_app, "30d")
