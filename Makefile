@@ -44,7 +44,7 @@ test-unit: venv
 	$(PY) -m pytest -q $(MARKERS) $(PYTEST_ARGS) tests/unit
 
 test-integration: venv
-	$(PY) -m pytest -q $(MARKERS) $(PYTEST_ARGS) tests/integration tests/faults tests/web
+	$(PY) -m pytest -q $(MARKERS) $(PYTEST_ARGS) tests/integration tests/faults tests/web tests/kit tests/examples
 
 # The benchmarks' plots need matplotlib: the optional extra "bench", on top of the base install.
 BENCH_STAMP := $(VENV)/.installed-bench

@@ -22,10 +22,20 @@ import time
 import traceback
 from types import ModuleType
 
-from . import common, concurrency, fanout, latency, queues, replay, scale, step_cost
+from . import (
+    common,
+    concurrency,
+    fanout,
+    latency,
+    queues,
+    replay,
+    replay_check,
+    scale,
+    step_cost,
+)
 
 BENCHMARKS: dict[str, ModuleType] = {m.NAME: m for m in (
-    replay, step_cost, concurrency, latency, scale, fanout, queues)}
+    replay, step_cost, concurrency, latency, scale, fanout, queues, replay_check)}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

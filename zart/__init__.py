@@ -68,6 +68,7 @@ from .errors import (
 from .queues import Queue
 from .retry import RetryPolicy, exponential, fixed, linear
 from .schedules import Schedule, cron
+from .versioning import Patch, deprecate_patch, patched
 from .workflow import StepFunction, Workflow, step, workflow
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ __all__ = [
     "NonDeterminismError",
     "NonRetryableError",
     "Parallel",
+    "Patch",
     "PauseRuleNotFound",
     "Queue",
     "ResultTimeout",
@@ -130,11 +132,13 @@ __all__ = [
     "child",
     "context",
     "cron",
+    "deprecate_patch",
     "exponential",
     "fixed",
     "linear",
     "now",
     "parallel",
+    "patched",
     "sleep",
     "sleep_until",
     "step",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from .constants import PATCH_MARKER
 from .durations import MAX_SECONDS, Duration, parse_duration
 from .retry import NO_RETRY, RetryPolicy
 
@@ -310,6 +311,9 @@ class Capture:
 
     def __post_init__(self) -> None:
         validate_name(self.name, "capture name")
+        if self.name.startswith(PATCH_MARKER):
+            raise ValueError(f"capture name {self.name!r} starts with {PATCH_MARKER!r}, which "
+                             f"zart keeps for the markers of zart.patched(); choose another")
         if not callable(self.fn):
             raise TypeError(f"capture {self.name!r}: fn must be callable, got {self.fn!r}")
 
@@ -320,7 +324,8 @@ class Capture:
 
 
 Command = Step | Sleep | WaitEvent | Parallel | Capture | ChildWorkflow
-"""Anything a workflow may yield."""
+"""Anything a workflow may yield and a worker carries out (a :class:`zart.Patch` is answered by
+the interpreter itself)."""
 
 
 def sleep(name: str, duration: Duration) -> Sleep:

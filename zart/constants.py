@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["FINAL_STATUSES", "CommandKind", "ExecutionStatus", "StepStatus", "WaitKind"]
+__all__ = ["FINAL_STATUSES", "PATCH_MARKER", "CommandKind", "ExecutionStatus", "StepStatus",
+           "WaitKind"]
 
 
 class ExecutionStatus(StrEnum):
@@ -49,6 +50,15 @@ class CommandKind(StrEnum):
     CAPTURE = "capture"
     CHILD = "child"
     """A child workflow: the row's ``fn`` holds the child's execution id."""
+
+
+PATCH_MARKER = "zart.patch:"
+"""How a patch (``zart.patched``) is recorded: a ``capture`` row named ``zart.patch:<id>``.
+
+An existing kind rather than a new one: the schema stays as it is, every tool that reads the
+history shows the marker as it shows any capture, and a user capture can never take the name
+(capture names may not start with it).
+"""
 
 
 class WaitKind(StrEnum):

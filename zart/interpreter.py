@@ -9,6 +9,10 @@ what a replay would decode from the same record, so first run and replay cannot 
 Positions: every command key (kind, name) takes the next position; a :class:`Parallel` takes
 one per child. A recorded key at a position must match what the replay yields there, and a key
 may appear once per execution. Both checks are O(1) per command, so replay is O(n).
+
+A :class:`zart.Patch` is answered here, from the history (see :mod:`zart.versioning`): only
+its first evaluation on a fresh path reaches the worker, as the capture of its marker. A
+marker the code no longer asks about is skipped where the code yields something else.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ import orjson
 
 from . import serde
 from .commands import Capture, ChildWorkflow, Command, Key, Parallel, Sleep, Step, WaitEvent
+from .constants import PATCH_MARKER
 from .errors import (
     DuplicateStepName,
     InvalidCommand,
     NonDeterminismError,
     WorkflowDefinitionError,
 )
+from .faults import SimulatedCrash
+from .versioning import Patch, patch_marker
 
 __all__ = ["Broken", "Interpreter", "Outcome", "Pending", "Raised", "Record", "Returned",
            "is_user_interrupt"]
@@ -101,9 +108,16 @@ class Raised:
 
 @dataclass(slots=True)
 class Broken:
-    """The workflow cannot go on as written (duplicate key, divergence, non-command)."""
+    """The workflow cannot go on as written (duplicate key, divergence, non-command).
+
+    ``seq`` is the position where it broke and ``yielded`` what the code yielded there: a key,
+    or None when the code returned (or yielded something that is not a command: ``error``
+    says what). Tools that explain a divergence (``zart replay-check``) read them.
+    """
 
     error: WorkflowDefinitionError
+    seq: int = -1
+    yielded: Key | None = None
 
 
 Outcome = Pending | Returned | Raised | Broken
@@ -112,7 +126,8 @@ Outcome = Pending | Returned | Raised | Broken
 class Interpreter:
     """Drives one generator through its history; see the module docstring."""
 
-    __slots__ = ("_gen", "_history", "_last_seq", "_pending", "_position", "_seen")
+    __slots__ = ("_gen", "_history", "_last_seq", "_patches", "_pending", "_position",
+                 "_seen")
 
     def __init__(self, gen: Generator[Any, Any, Any], history: Iterable[Record] = ()) -> None:
         if not isinstance(gen, Generator):
@@ -123,6 +138,8 @@ class Interpreter:
         self._position = 0
         self._last_seq = 0
         self._pending: Pending | None = None
+        self._patches: dict[str, bool] = {}
+        """Each patch's answer in this run, once asked (or once its marker was skipped)."""
 
     @property
     def position(self) -> int:
@@ -178,7 +195,7 @@ class Interpreter:
             except StopIteration as stop:
                 return self._returned(stop.value)
             except WorkflowDefinitionError as exc:
-                return Broken(exc)
+                return Broken(exc, self._position)
             except BaseException as exc:  # SystemExit and friends end the body like any error
                 if is_user_interrupt(exc):
                     raise
@@ -189,10 +206,13 @@ class Interpreter:
                 seq = self._position
                 key = (kind, name)
                 if key in seen:
-                    return Broken(self._duplicate(key, seq))
+                    return Broken(self._duplicate(key, seq), seq, key)
                 record = history.get(seq)
                 if record is not None and (record.name != name or record.kind != kind):
-                    return Broken(self._diverged(record, key, seq))
+                    record = self._skip_markers(record)
+                    seq = self._position
+                    if record is not None and (record.name != name or record.kind != kind):
+                        return Broken(self._diverged(record, key, seq), seq, key)
                 seen.add(key)
                 self._position = seq + 1
                 self._last_seq = seq
@@ -206,20 +226,30 @@ class Interpreter:
                     continue
                 self._pending = Pending(command, seq, [record])
                 return self._pending
+            if type(command) is Patch:
+                answer = self._patch(command)
+                if isinstance(answer, Pending):
+                    return answer
+                value, error = (None if command.deprecated else answer), None
+                continue
             if not isinstance(command, _COMMAND_TYPES):
                 return Broken(InvalidCommand(
                     f"the workflow yielded {type(command).__name__} {_short(command)} at "
                     f"position {self._position}; yield zart commands only (a @zart.step call, "
-                    f"zart.sleep, zart.wait_for_event, zart.parallel, zart.capture, zart.now)"))
+                    f"zart.sleep, zart.wait_for_event, zart.parallel, zart.capture, zart.now, "
+                    f"zart.patched)"), self._position)
             keys = command.keys
+            first = history.get(self._position)
+            if first is not None and keys and first.key != keys[0]:
+                self._skip_markers(first)
             seq = self._position
             records: list[Record | None] = []
             for offset, key in enumerate(keys):
                 if key in self._seen:
-                    return Broken(self._duplicate(key, seq + offset))
+                    return Broken(self._duplicate(key, seq + offset), seq + offset, key)
                 record = history.get(seq + offset)
                 if record is not None and record.key != key:
-                    return Broken(self._diverged(record, key, seq + offset))
+                    return Broken(self._diverged(record, key, seq + offset), seq + offset, key)
                 records.append(record)
             self._seen.update(keys)
             self._position = seq + len(keys)
@@ -229,6 +259,48 @@ class Interpreter:
                 continue
             self._pending = Pending(command, seq, records)
             return self._pending
+
+    def _patch(self, patch: Patch) -> bool | Pending:
+        """The answer to ``patch`` here, or the pending capture of its marker (then True)."""
+        known = self._patches.get(patch.id)
+        if known is not None:
+            return known
+        record = self._history.get(self._position)
+        if record is not None and record.name != patch.marker:
+            record = self._skip_markers(record, stop_at=patch.marker)
+        seq = self._position
+        key = patch.keys[0]
+        if record is not None and record.key == key:  # this patch's marker: the new path
+            self._claim(key, seq)
+            self._patches[patch.id] = True
+            return True
+        if record is not None or any(s > seq for s in self._history):
+            # The history went on past this point without the marker: the old path. (Only a
+            # hole, a body retry's forgotten failure, has nothing here but more further on.)
+            self._patches[patch.id] = False
+            return False
+        self._claim(key, seq)
+        self._patches[patch.id] = True
+        self._pending = Pending(patch_marker(patch), seq, [None])
+        return self._pending
+
+    def _claim(self, key: Key, seq: int) -> None:
+        """Take position ``seq`` for ``key``."""
+        self._seen.add(key)
+        self._position = seq + 1
+        self._last_seq = seq
+
+    def _skip_markers(self, record: Record | None, stop_at: str | None = None) -> Record | None:
+        """Step over the patch markers recorded from the current position on (patches the
+        code no longer asks about: each counts as taken for the rest of the run), up to the
+        marker ``stop_at``; the record at the position reached."""
+        while (record is not None and record.kind == "capture" and record.name != stop_at
+               and record.name.startswith(PATCH_MARKER)):
+            self._patches.setdefault(record.name[len(PATCH_MARKER):], True)
+            self._seen.add(record.key)
+            self._position += 1
+            record = self._history.get(self._position)
+        return record
 
     @staticmethod
     def _duplicate(key: Key, seq: int) -> DuplicateStepName:
@@ -246,13 +318,14 @@ class Interpreter:
             f"deterministic)")
 
     def _returned(self, value: Any) -> Outcome:
-        leftover = [r for s, r in self._history.items() if s >= self._position]
+        leftover = [r for s, r in self._history.items() if s >= self._position
+                    and not (r.kind == "capture" and r.name.startswith(PATCH_MARKER))]
         if leftover:
             first = min(leftover, key=lambda r: r.seq)
             return Broken(NonDeterminismError(
                 f"the workflow returned after {self._position} command(s) but the history "
                 f"recorded {first.kind} {first.name!r} at position {first.seq}; the workflow "
-                f"code changed under a running execution"))
+                f"code changed under a running execution"), first.seq)
         return Returned(value)
 
 
@@ -280,9 +353,10 @@ def _single(record: Record, command: Command | None) -> tuple[Any, BaseException
 
 def is_user_interrupt(exc: BaseException) -> bool:
     """Ctrl-C in the main thread (a test or script driving an execution by hand) stops the
-    program; anywhere else a ``KeyboardInterrupt`` is just what the body raised."""
-    return isinstance(exc, KeyboardInterrupt) and (
-        threading.current_thread() is threading.main_thread())
+    program; anywhere else a ``KeyboardInterrupt`` is just what the body raised. A crash that
+    zart.testing simulates stops it too: nothing may record it as a step's failure."""
+    return isinstance(exc, SimulatedCrash) or (isinstance(exc, KeyboardInterrupt) and (
+        threading.current_thread() is threading.main_thread()))
 
 
 def _short(value: Any) -> str:

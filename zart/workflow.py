@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import string
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .commands import Step, TimeoutScope, step_factory, validate_name
@@ -16,8 +17,8 @@ from .queues import Queue, get_queue
 from .retry import NO_RETRY, RetryPolicy
 from .schedules import Schedule, bind_schedules
 
-__all__ = ["StepFunction", "Workflow", "get_step", "get_workflow", "registered_steps",
-           "registered_workflows", "step", "step_key", "workflow"]
+__all__ = ["StepFunction", "Workflow", "get_step", "get_workflow", "isolated_registry",
+           "registered_steps", "registered_workflows", "step", "step_key", "workflow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -146,6 +147,29 @@ def step_key(fn: Callable[..., Any]) -> str | None:
 def get_step(key: str) -> StepFunction[Any, Any] | None:
     """The module-level step registered as ``key``, or None."""
     return _STEPS.get(key)
+
+
+@contextlib.contextmanager
+def isolated_registry() -> Iterator[None]:
+    """An empty workflow and step registry for the block; the previous one afterwards.
+
+    For tests that load two versions of the same code (a deploy: the workflow ``checkout``
+    before and after a change) in one process, where the second registration of a name
+    would otherwise be refused.
+    """
+    workflows, steps, keys = dict(_REGISTRY), dict(_STEPS), dict(_STEP_KEYS)
+    _REGISTRY.clear()
+    _STEPS.clear()
+    _STEP_KEYS.clear()
+    try:
+        yield
+    finally:
+        _REGISTRY.clear()
+        _REGISTRY.update(workflows)
+        _STEPS.clear()
+        _STEPS.update(steps)
+        _STEP_KEYS.clear()
+        _STEP_KEYS.update(keys)
 
 
 def _register_step(definition: StepFunction[Any, Any]) -> None:

@@ -71,6 +71,7 @@ SECTIONS = {
     "Repair one execution": ["send-event", "cancel", "retry", "restart", "rerun", "resume"],
     "Pause and purge": ["pause", "unpause", "pauses", "purge"],
     "Schedules": ["schedule"],
+    "Deploy safely": ["replay-check", "export", "lint"],
 }
 """``zart --help`` lists the commands by what an operator wants to do, not alphabetically."""
 

@@ -34,6 +34,11 @@ class Lane:
         self._pooled: list[Connection] = []
         self.conn = given if given is not None else self._acquire()
 
+    @property
+    def schema(self) -> str:
+        """The zart schema whose work runs on this lane."""
+        return self._store.schema
+
     def _acquire(self) -> Connection:
         conn = self._store.acquire()
         with self._lock:

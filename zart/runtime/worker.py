@@ -27,6 +27,7 @@ from typing import TypeGuard
 from .. import __version__
 from ..durations import Duration, parse_duration
 from ..errors import ConfigurationError, DatabaseUnavailable
+from ..faults import SimulatedCrash
 from ..queues import Queue, get_queue, registered_queues
 from ..store import ChildClaim, Claim, Store
 from ..store.listener import listener_for
@@ -278,6 +279,10 @@ class Worker:
                         extra={"execution_id": item.execution_id})
             self.store.purge_broken()
             self._hand_back(item)
+        except SimulatedCrash as crash:
+            # zart.testing's crash_at: this thread "died" here. What it held is left as a dead
+            # worker leaves it, to be taken over once its lease runs out.
+            log.info("%s: %s", self.name, crash, extra={"execution_id": item.execution_id})
         except BaseException:
             # A bug, not a fault of the infrastructure (user code's own exceptions, system
             # exits included, are recorded by the executor): this thread lives on. Do not hand

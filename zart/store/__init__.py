@@ -18,6 +18,7 @@ from .clients import ClientTransitions
 from .executions import ExecutionTransitions
 from .reads import ReadModel
 from .records import ChildClaim, ChildOutcome, Claim, ExecutionRow
+from .replays import ReplayReads
 from .schedules import ScheduleTransitions
 from .schema import SCHEMA_VERSION, SchemaTransitions, migrations, schema_sql
 
@@ -37,5 +38,5 @@ __all__ = [
 
 
 class Store(SchemaTransitions, ScheduleTransitions, ClientTransitions, ClaimTransitions,
-            ExecutionTransitions, ChildTransitions, ReadModel, AdminTransitions):
+            ExecutionTransitions, ChildTransitions, ReadModel, AdminTransitions, ReplayReads):
     """PostgreSQL access for one zart schema: every transition zart makes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from .. import serde
@@ -77,3 +78,16 @@ class ClientTransitions(StoreBase):
         """Move the database clock forward (tests only)."""
         with self.connection() as c:
             c.execute(self.sql.SHIFT_CLOCK, {"seconds": seconds})
+
+    def clock_now(self) -> datetime:
+        """The database clock's time, offset included (tests only)."""
+        with self.connection() as c:
+            row = c.execute(self.sql.CLOCK_NOW).fetchone()
+        assert row is not None
+        return row[0]  # type: ignore[no-any-return]
+
+    def wake_workers(self) -> None:
+        """Make every worker of this schema look for due work now (tests only: after the
+        clock moved, what was due later may be due at once)."""
+        with self.connection() as c:
+            c.execute(self.sql.WAKE_WORKERS, {"channel": self.channel_work})

@@ -14,12 +14,13 @@ from . import (
     executions,
     family,
     reads,
+    replays,
     schedules,
     schema,
 )
 
 MODULES = (common, schema, clients, claims, executions, children, reads, admin, family,
-           schedules)
+           schedules, replays)
 """Every module of statements: the store encodes each upper-case name of each once."""
 
 __all__ = ["MODULES"]

@@ -66,3 +66,8 @@ WITH target AS (
 SELECT t.status, EXISTS (SELECT 1 FROM delivered) FROM target t"""
 
 SHIFT_CLOCK = "UPDATE {s}.clock SET offset_seconds = offset_seconds + %(seconds)s"
+
+# Tests only (zart.testing.advance): what the database's clock says, and a wake-up for the
+# workers' dispatchers, whose next due time was computed before the clock moved.
+CLOCK_NOW = "SELECT {s}.clock_now()"
+WAKE_WORKERS = "SELECT pg_notify(%(channel)s, '')"
