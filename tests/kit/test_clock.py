@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import zart
+from tests.conftest import registered_for_now
 from zart.testing import advance, reset_clock, run_until_idle
 
 from . import steps
@@ -99,3 +100,22 @@ def test_bad_durations_are_refused_naming_the_problem(zart_app: zart.Zart, durat
 def test_advance_needs_the_app() -> None:
     with pytest.raises(TypeError, match=r"takes the zart\.Zart app whose clock moves"):
         advance("1d", "1d")  # type: ignore[arg-type]
+
+
+def test_a_nightly_schedule_falls_due_when_the_clock_moves_a_day(zart_app: zart.Zart) -> None:
+    def nightly(data: Any) -> Any:
+        return (yield zart.now("ran-at"))
+
+    def define() -> zart.Workflow:
+        return zart.workflow("kit-nightly", schedule=zart.cron("0 3 * * *",
+                                                               tz="Europe/Paris"))(nightly)
+
+    with registered_for_now(define):
+        first = run_until_idle(zart_app)  # stores the schedule: its first tick is ahead
+        assert first.scheduled == 0
+        advance(zart_app, "1d")
+        ran = run_until_idle(zart_app)
+        assert (ran.scheduled, ran.runs) == (1, 1)
+        [execution] = zart_app.executions(workflow="kit-nightly").items
+        assert execution.status == "completed" and execution.id.startswith("kit-nightly@")
+        assert run_until_idle(zart_app).scheduled == 0  # the tick never fires twice

@@ -259,3 +259,13 @@ def test_a_step_failed_decoded_from_the_stored_form_exposes_traceback_and_attrib
     assert failure.attributes == {"code": "E42", "details": {"retry_in": 3}}
     assert failure.traceback is not None and "_WithAttributes" in failure.traceback
     assert serde.encode_error(failure)["attributes"] == failure.attributes
+
+
+def test_subclasses_of_date_and_time_types_are_stored_as_their_iso_text() -> None:
+    class FrozenClockDatetime(datetime):
+        """What freezegun's datetime is: a subclass orjson does not write by itself."""
+
+    moment = FrozenClockDatetime(2026, 12, 2, 6, 30, tzinfo=UTC)
+    assert serde.loads(serde.dumps({"at": moment})) == {"at": "2026-12-02T06:30:00+00:00"}
+    assert serde.dumps(datetime(2026, 12, 2, 6, 30, tzinfo=UTC)) == \
+        '"2026-12-02T06:30:00+00:00"'

@@ -1,8 +1,10 @@
 """``run_until_idle(app)``: run every due execution in the test's own thread, no worker.
 
-It claims one due execution (or parallel child) at a time, as a worker thread would, runs it
-until it completes, fails or suspends, and goes on until nothing is due, so a test reads like
-a script: start, run until idle, assert, send an event or move the clock, run until idle...
+It fires the due ticks of the cron schedules of the workflows registered here (as a worker's
+dispatcher does), claims one due execution (or parallel child) at a time, as a worker thread
+would, runs it until it completes, fails or suspends, and goes on until nothing is due, so a
+test reads like a script: start, run until idle, assert, send an event or move the clock, run
+until idle...
 An execution that a simulated crash (:func:`zart.testing.crash_at`) killed is left as a dead
 worker leaves it, and the run goes on with the others.
 """
@@ -18,6 +20,7 @@ from ..runtime.children import known_refs
 from ..runtime.executor import Executor
 from ..runtime.lanes import Lane
 from ..runtime.pauses import PauseCache
+from ..runtime.ticker import Ticker
 from ..runtime.worker import _queues as served_queues  # what a worker serves, the same rule
 from ..store import ChildClaim, Claim
 from ..workflow import registered_workflows
@@ -37,6 +40,8 @@ class Idle:
     """Executions and parallel children it ran (each up to its next suspension)."""
     crashed: list[str] = field(default_factory=list)
     """Ids of the executions whose run died of a simulated crash, in order."""
+    scheduled: int = 0
+    """Executions the schedules' due ticks started."""
 
 
 def run_until_idle(app: Zart, *, lease: Duration = DEFAULT_LEASE,
@@ -62,8 +67,10 @@ def run_until_idle(app: Zart, *, lease: Duration = DEFAULT_LEASE,
     if queues:
         store.register_queues(queues)
     executor = Executor(store, lease=seconds, pauses=PauseCache(store))
+    ticker = Ticker(store, workflows, poll_interval=0.0)  # a tick round before every claim
     idle = Idle()
     while True:
+        idle.scheduled += ticker.tick()
         item = _claim_one(app, workflows, steps, seconds)
         if item is None:
             return idle
