@@ -15,6 +15,7 @@ from . import checks
 from .driver import Call, DriverLog
 from .evidence import Audit, Biz, Event, Evidence, Execution, Run
 from .model import mix, start_acc
+from .nemesis import Fault
 from .plan import FLOW, ExecutionPlan
 from .verdict import Verdict
 
@@ -67,6 +68,7 @@ class World:
         self.result: dict[str, Any] | None = {"trace": [VALUE, PAYLOAD], "acc": VALUE}
         self.error: dict[str, Any] | None = None
         self.steps = [done_x, got]
+        self.faults: list[Fault] = []
 
     def verdict(self) -> Verdict:
         log = DriverLog(calls=[Call("start", EID, T0, T0, EID), *self.sends])
@@ -77,7 +79,7 @@ class World:
             {EID: Execution(EID, FLOW, self.status, {"n": 0, "ops": OPS}, self.result,
                             self.error, 1, 0, None)},
             {EID: self.steps}, {EID: self.audit}, dict(runs), {(EID, "x-0"): self.biz},
-            {(EID, "e-1"): self.event}, log, [], 0.0)
+            {(EID, "e-1"): self.event}, log, self.faults, 0.0)
         verdict, _ = checks.run_all(ev, [ExecutionPlan(EID, FLOW, {"n": 0, "ops": OPS}, 0.0)])
         return verdict
 
@@ -98,6 +100,21 @@ def test_a_step_started_after_its_checkpoint_committed() -> None:
     world = World()
     world.runs.append(Run(EID, "x-0", 1, 8, "zombie", T0 + 0.5, T0 + 0.5001))
     assert violated(world) == {"3-run-after-checkpoint"}
+
+
+@pytest.mark.parametrize(("frozen_from", "frozen_for", "flagged"), [
+    (T0 + 0.1, 2.5, False),   # frozen past its lease right after its check: the stated limit
+    (T0 + 0.1, 1.5, True),    # frozen shorter than a lease: it could have checked on thawing
+    (T0 + 0.3, 2.5, True),    # frozen after the checkpoint committed: no excuse
+])
+def test_a_step_entered_on_thawing_after_a_freeze_past_the_lease_is_the_stated_limit(
+        frozen_from: float, frozen_for: float, flagged: bool) -> None:
+    world = World()
+    world.faults.append(Fault(1.0, "pause-long", {"seconds": frozen_for}, frozen_from,
+                              frozen_from + frozen_for, [{"worker": "w", "pid": 8}]))
+    thawed = frozen_from + frozen_for
+    world.runs.append(Run(EID, "x-0", 1, 8, "frozen", thawed + 0.01, thawed + 0.02))
+    assert violated(world) == ({"3-run-after-checkpoint"} if flagged else set())
 
 
 @pytest.mark.parametrize(("change", "check"), [
