@@ -293,6 +293,60 @@ def test_a_worker_paused_past_its_lease_does_not_start_a_step_another_worker_fin
     assert runs(handle.id, "second") == 1
 
 
+@zart.step("eo-second-tx", transactional=True)
+def second_tx() -> str:
+    ran("second-tx")
+    return "second"
+
+
+@zart.workflow("eo-paused-tx")
+def paused_tx_flow(data: Any) -> Any:
+    a = yield first()
+    execution_id = zart.context().execution_id
+    if execution_id not in PAUSE_ONCE:
+        PAUSE_ONCE.add(execution_id)
+        PAUSED.set()
+        RESUME.wait(30)
+    b = yield second_tx()
+    return [a, b]
+
+
+def test_a_worker_paused_past_its_lease_does_not_start_a_transactional_step_either(
+        app: zart.Zart) -> None:
+    """The lease is checked after the step's BEGIN (not before its round trip), and the
+    refusal leaves the connection usable: the next execution on it runs."""
+    PAUSED.clear()
+    RESUME.clear()
+    handle = app.start(paused_tx_flow, None)
+    [frozen] = app.store.claim_executions(["eo-paused-tx"], 1, 0.5)
+    failures: list[BaseException] = []
+    with app.store.connection() as frozen_conn:
+
+        def run_frozen() -> None:
+            try:
+                Executor(app.store).run_execution(frozen, frozen_conn)
+            except BaseException as exc:
+                failures.append(exc)
+
+        thread = threading.Thread(target=run_frozen)
+        thread.start()
+        assert PAUSED.wait(10)
+        [taken] = wait_until(lambda: app.store.claim_executions(["eo-paused-tx"], 1, 30),
+                             timeout=10, what="the lease to run out")
+        with app.store.connection() as conn:
+            Executor(app.store).run_execution(taken, conn)
+        assert handle.result(timeout=5) == ["first", "second"]
+        RESUME.set()
+        thread.join(10)
+        assert not failures
+        assert (runs(handle.id, "first"), runs(handle.id, "second-tx")) == (1, 1)
+        assert frozen_conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        again = app.start(two, None)
+        [claim] = app.store.claim_executions(["eo-two"], 1, 30)
+        Executor(app.store).run_execution(claim, frozen_conn)
+        assert again.result(timeout=5) == ["first", "second"]
+
+
 # -- 8. a BaseException from user code must not kill a worker thread -----------------------
 
 @zart.step("eo-exits")

@@ -117,7 +117,6 @@ def run_attempt(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
     if faults.step_hook is not None:  # zart.testing's doubles and crashes; None in production
         call.fn = faults.step_hook(lane.schema, call.ctx, call.fn)
     if call.remaining is None:
-        _check_lease(call)
         return _call(call, lane.conn, commit, None)
     if call.remaining <= 0:
         return AttemptOutcome(False, error=timeout_failure(call.ctx, (
@@ -127,8 +126,9 @@ def run_attempt(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
 
 
 def _check_lease(call: StepCall) -> None:
-    # Checked as late as possible, right before the step's code runs: past this point only a
-    # pause of a few microseconds' window could still start a step someone else finished.
+    # Checked as late as possible, right before the step's code runs (after a transactional
+    # step's BEGIN, not before its round trip): past this point only a worker frozen in the
+    # few microseconds left could still start a step someone else finished.
     if time.monotonic() >= call.expires():
         raise LeaseExpired()
 
@@ -140,7 +140,6 @@ def _timed(call: StepCall, lane: Lane, commit: Commit) -> AttemptOutcome:
 
     def work() -> None:
         try:
-            _check_lease(call)
             guard.outcome = _call(call, conn, commit, guard)
         except BaseException as exc:  # handed to the waiting thread, never lost with this one
             guard.raised = exc
@@ -185,6 +184,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
     ctx = call.ctx
     started = time.monotonic()
     if not call.transactional:
+        _check_lease(call)
         try:
             with bound(ctx):
                 value = observing.attempt(ctx, call.fn, call.args, call.kwargs, call.trace)
@@ -197,6 +197,7 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
         return _encoded(value, ctx, time.monotonic() - started)
     try:
         with conn.transaction():
+            _check_lease(call)
             with bound(ctx, connection=conn):
                 value = observing.attempt(ctx, call.fn, call.args, call.kwargs, call.trace)
             outcome = _encoded(value, ctx, time.monotonic() - started)
@@ -221,6 +222,8 @@ def _call(call: StepCall, conn: Connection, commit: Commit,
                 raise _Fenced()
         outcome.committed = True
         return outcome
+    except LeaseExpired:  # raised before the step's code: its (empty) transaction rolled back
+        raise
     except (_Fenced, _Abandoned):  # either way, nothing of this attempt is recorded
         return AttemptOutcome(False, fenced=True)
     except _Overdue:  # its writes rolled back with it: it timed out
