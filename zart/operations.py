@@ -46,10 +46,23 @@ def by_text(by: object) -> str | None:
     """``by`` (who or what did it) if it is a short text, else a clear error."""
     if by is None:
         return None
-    if not isinstance(by, str) or not by.strip() or len(by) > MAX_BY or "\x00" in by:
+    if not isinstance(by, str) or not by.strip() or len(by) > MAX_BY or not storable(by):
         raise ConfigurationError(f"by must be a non-empty text of at most {MAX_BY} "
-                                 f"characters (who or what did it), got {by!r}")
+                                 f"characters (who or what did it), without NUL or lone "
+                                 f"surrogates, got {by!r}")
     return by
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: no NUL character, valid UTF-8 (no lone
+    surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _statuses(status: str | Sequence[str] | None) -> list[str] | None:
@@ -170,9 +183,10 @@ class Operations:
             validate_name(execution, "execution id")
         if step is not None:
             validate_name(step, "step pattern")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
-            raise ConfigurationError(f"reason must be a text of at most 1000 characters, got "
-                                     f"{reason!r}")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 1000
+                                   or not storable(reason)):
+            raise ConfigurationError(f"reason must be a text of at most 1000 characters, "
+                                     f"without NUL or lone surrogates, got {reason!r}")
         seconds = None
         at = None
         if isinstance(until, datetime):

@@ -157,7 +157,10 @@ def test_unpausing_a_rule_that_is_no_longer_active_is_refused(app: zart.Zart) ->
     ({"until": "soon"}, "until"),
     ({"until": -5}, "negative"),
     ({"reason": "x" * 2000}, "reason"),
+    ({"reason": "nul \x00 inside"}, "without NUL"),
+    ({"reason": "lone \ud800 surrogate"}, "lone surrogates"),
     ({"by": ""}, "by must be"),
+    ({"by": "ops\x00"}, "without NUL"),
 ])
 def test_bad_pause_rules_are_refused_naming_the_problem(app: zart.Zart, kwargs: dict[str, Any],
                                                         message: str) -> None:
