@@ -9,6 +9,7 @@ import os
 import sys
 from types import ModuleType
 
+from zart.loading import exec_file
 from zart.workflow import registered_workflows
 
 from .app import Failed
@@ -33,17 +34,12 @@ def _import_path(path: str) -> ModuleType:
     folder = os.path.dirname(full)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(name, full)
-    if spec is None or spec.loader is None:
-        raise Failed(f"cannot import {path}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # before running it: dataclasses and pickle look it up there
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
+        return exec_file(name, full)
+    except ImportError as exc:
+        if exc.name is None and str(exc).startswith("cannot import"):
+            raise Failed(str(exc)) from None
         raise
-    return module
 
 
 def _import(spec: str) -> ModuleType:

@@ -4,12 +4,12 @@ block, in one test process."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from ..loading import exec_file
 
 __all__ = ["load_workflows"]
 
@@ -24,15 +24,4 @@ def load_workflows(path: str | os.PathLike[str]) -> ModuleType:
         raise ValueError(f"load_workflows(): no such file: {os.fspath(path)}")
     if file.suffix != ".py":
         raise ValueError(f"load_workflows() takes a .py file, got {os.fspath(path)}")
-    name = f"_zart_version_{next(_loads)}_{file.stem}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot import {path!r}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # before running it: dataclasses and pickle look it up there
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return exec_file(f"_zart_version_{next(_loads)}_{file.stem}", file)
