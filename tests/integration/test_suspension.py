@@ -8,6 +8,7 @@ running leases).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -125,6 +126,18 @@ def test_a_durable_sleep_frees_the_thread_and_resumes_only_after_the_db_clock_pa
         ("step", "susp-sleep-before", "done", True),
         ("sleep", "susp-nap", "done", True),
         ("step", "susp-sleep-after", "done", True)]
+
+
+def test_work_gated_at_infinity_is_never_due_and_does_not_break_the_next_due_time(
+        app: zart.Zart, sql: Sql, schema: str) -> None:
+    # 'infinity' is how an operator (or a benchmark) parks an execution by hand; the
+    # dispatcher's next-due query must not fail on it ("cannot subtract infinite timestamps"
+    # once stopped every idle round's look-ahead).
+    tag = _tag()
+    handle = app.start(susp_sleep, tag, id=f"susp-gated-{tag}")
+    sql(f'UPDATE "{schema}".executions SET wake_at = \'infinity\' WHERE id = %s', handle.id)
+    assert app.store.next_due([susp_sleep.name]) == math.inf
+    assert app.store.claim_executions([susp_sleep.name], 10, 2.0) == []
 
 
 def test_sleep_until_an_aware_datetime_wakes_at_that_instant(

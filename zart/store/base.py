@@ -18,6 +18,7 @@ from psycopg.rows import TupleRow
 from ..errors import ConfigurationError, DatabaseUnavailable, ZartError
 from .prepared import PreparedStatement
 from .queries import MODULES
+from .queries.common import NOW
 
 __all__ = ["Connection", "StoreBase", "translate_errors", "validate_schema"]
 
@@ -40,7 +41,8 @@ Connection = psycopg.Connection[TupleRow]
 
 
 class _Statements:
-    """The statements of :mod:`zart.queries` with the schema filled in, encoded once.
+    """The statements of :mod:`zart.store.queries` with the database's clock and the schema
+    filled in, encoded once.
 
     Bytes, not str: psycopg would otherwise encode (and hash) the text again on every
     execution, a measurable share of a step's client-side cost.
@@ -52,7 +54,8 @@ class _Statements:
             for name in dir(module):
                 text = getattr(module, name)
                 if name.isupper() and isinstance(text, str):
-                    setattr(self, name, text.replace("{s}", quoted).encode())
+                    setattr(self, name,
+                            text.replace("{now}", NOW).replace("{s}", quoted).encode())
 
     def __getattr__(self, name: str) -> bytes:  # for the type checker: every attribute is SQL
         raise AttributeError(name)

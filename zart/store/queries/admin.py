@@ -20,7 +20,7 @@ VALUES (%(id)s, %(action)s, %(by)s, %(details)s::json)"""
 
 # A new deadline from the workflow's timeout, for an execution a repair sets going again.
 _FRESH_DEADLINE = """CASE WHEN timeout_seconds IS NULL THEN NULL
-                 ELSE {s}.clock_now() + make_interval(secs => timeout_seconds) END"""
+                 ELSE {now} + make_interval(secs => timeout_seconds) END"""
 
 # What failed last: the last command of the history (a parallel's children: the trailing run
 # of child rows). Its failed step and event outcomes are forgotten, so a retried execution
@@ -40,10 +40,10 @@ RETURNING s.seq, s.name"""
 # Back to pending, due now, with fresh attempts, a fresh deadline and no lost leases.
 SET_GOING = """
 UPDATE {s}.executions
-SET status = 'pending', wake_at = {s}.clock_now(), error = NULL, result = NULL,
+SET status = 'pending', wake_at = {now}, error = NULL, result = NULL,
     finished_at = NULL, attempt = 1, lost_leases = 0, lost_owner = NULL, owner = NULL,
     lease_until = NULL, wait_kind = NULL, waiting_for = NULL,
-    deadline = """ + _FRESH_DEADLINE + """, updated_at = {s}.clock_now()
+    deadline = """ + _FRESH_DEADLINE + """, updated_at = {now}
 WHERE id = %(id)s"""
 
 # A restart or a rerun ends the current run: described in execution_runs, its history kept
@@ -83,12 +83,12 @@ WHERE execution_id = %(id)s
 
 NEW_RUN = """
 UPDATE {s}.executions
-SET run = run + 1, run_started_at = {s}.clock_now(), open_children = 0,
+SET run = run + 1, run_started_at = {now}, open_children = 0,
     input = CASE WHEN %(replace)s THEN %(input)s::json ELSE input END
 WHERE id = %(id)s"""
 
 RESUME_CHILDREN = """
-UPDATE {s}.steps SET status = 'pending', wake_at = {s}.clock_now(), owner = NULL,
+UPDATE {s}.steps SET status = 'pending', wake_at = {now}, owner = NULL,
                      lease_until = NULL
 WHERE execution_id = %(id)s AND child AND status = 'cancelled'"""
 
@@ -99,24 +99,24 @@ WHERE execution_id = %(id)s AND child AND status <> 'done'"""
 SET_CANCELLED = """
 UPDATE {s}.executions
 SET status = 'cancelled', owner = NULL, lease_until = NULL, wake_at = NULL,
-    error = %(error)s::json, finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+    error = %(error)s::json, finished_at = {now}, updated_at = {now}
 WHERE id = %(id)s"""
 
 _RULE = """id, workflow, execution_id, step_pattern, reason, created_by, created_at, until,
            lifted_at, lifted_by,
-           lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now())"""
+           lifted_at IS NULL AND (until IS NULL OR until > {now})"""
 
 INSERT_PAUSE_RULE = """
 INSERT INTO {s}.pause_rules (workflow, execution_id, step_pattern, step_like, reason,
                              created_by, until)
 VALUES (%(workflow)s, %(execution)s, %(pattern)s, %(like)s, %(reason)s, %(by)s,
         CASE WHEN %(seconds)s::float8 IS NULL THEN %(until)s::timestamptz
-             ELSE {s}.clock_now() + make_interval(secs => %(seconds)s::float8) END)
+             ELSE {now} + make_interval(secs => %(seconds)s::float8) END)
 RETURNING """ + _RULE
 
 LIFT_PAUSE_RULE = """
-UPDATE {s}.pause_rules SET lifted_at = {s}.clock_now(), lifted_by = %(by)s
-WHERE id = %(id)s AND lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now())
+UPDATE {s}.pause_rules SET lifted_at = {now}, lifted_by = %(by)s
+WHERE id = %(id)s AND lifted_at IS NULL AND (until IS NULL OR until > {now})
 RETURNING """ + _RULE
 
 # What a lifted rule held wakes at once: the executions suspended in front of a step (the
@@ -125,8 +125,8 @@ RETURNING """ + _RULE
 WAKE_PAUSED = """
 WITH woken AS (
     UPDATE {s}.executions
-    SET status = 'pending', wake_at = {s}.clock_now(), wait_kind = NULL, waiting_for = NULL,
-        paused_by = NULL, updated_at = {s}.clock_now()
+    SET status = 'pending', wake_at = {now}, wait_kind = NULL, waiting_for = NULL,
+        paused_by = NULL, updated_at = {now}
     WHERE status = 'waiting' AND wait_kind = 'paused' AND paused_by = %(rule)s
     RETURNING id
 )
@@ -138,7 +138,7 @@ PURGE_BATCH = """
 WITH doomed AS (
     SELECT id, status FROM {s}.executions
     WHERE status = ANY(%(statuses)s) AND status IN """ + TERMINAL + """
-      AND finished_at < {s}.clock_now() - make_interval(secs => %(older)s)
+      AND finished_at < {now} - make_interval(secs => %(older)s)
       AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s::text)
     ORDER BY finished_at
     LIMIT %(batch)s

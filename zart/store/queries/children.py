@@ -23,11 +23,11 @@ WITH parent AS (SELECT id FROM {s}.executions WHERE id = %(id)s FOR NO KEY UPDAT
 done AS (
     UPDATE {s}.steps s
     SET status = 'done', ok = c.ok, value = c.value, error = c.error,
-        finished_at = {s}.clock_now(), owner = NULL, lease_until = NULL
+        finished_at = {now}, owner = NULL, lease_until = NULL
     FROM parent, unnest(%(seqs)s::int[], %(owners)s::uuid[], %(oks)s::bool[],
                         %(values)s::json[], %(errors)s::json[]) AS c(seq, owner, ok, value, error)
     WHERE s.execution_id = parent.id AND s.seq = c.seq AND s.owner = c.owner
-      AND s.status = 'running' AND s.lease_until > {s}.clock_now()
+      AND s.status = 'running' AND s.lease_until > {now}
     RETURNING s.seq, s.name, s.attempt, s.started_at, s.ok, s.error
 ),
 failed AS (
@@ -40,9 +40,9 @@ barrier AS (
     UPDATE {s}.executions e
     SET open_children = GREATEST(e.open_children - counted.n, 0),
         status = CASE WHEN OPENS THEN 'pending' ELSE e.status END,
-        wake_at = CASE WHEN OPENS THEN {s}.clock_now() ELSE e.wake_at END,
+        wake_at = CASE WHEN OPENS THEN {now} ELSE e.wake_at END,
         wait_kind = CASE WHEN OPENS THEN NULL ELSE e.wait_kind END,
-        updated_at = {s}.clock_now()
+        updated_at = {now}
     FROM counted WHERE e.id = %(id)s AND counted.n > 0
 ),
 next AS (
@@ -70,7 +70,7 @@ RETRY_CHILD_LATER = """
 WITH saved AS (
     UPDATE {s}.steps
     SET status = 'pending', error = %(error)s::json, owner = NULL, lease_until = NULL,
-        wake_at = {s}.clock_now() + make_interval(secs => %(delay)s),
+        wake_at = {now} + make_interval(secs => %(delay)s),
         attempt = CASE WHEN %(backoff)s THEN attempt - 1 ELSE attempt END,
         backoffs = CASE WHEN %(backoff)s THEN backoffs + 1 ELSE 0 END
     WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'
@@ -86,5 +86,5 @@ SELECT 1 FROM saved"""
 # Handed back unrun or interrupted: the same attempt runs again, with a fresh deadline.
 RELEASE_CHILD = """
 UPDATE {s}.steps SET status = 'pending', owner = NULL, lease_until = NULL, deadline = NULL,
-                     wake_at = {s}.clock_now(), attempt = GREATEST(attempt - 1, 0)
+                     wake_at = {now}, attempt = GREATEST(attempt - 1, 0)
 WHERE execution_id = %(id)s AND seq = %(seq)s AND owner = %(owner)s AND status = 'running'"""

@@ -12,58 +12,58 @@ CLAIM_EXECUTIONS = """
 WITH due AS (
     SELECT id FROM {s}.executions x
     WHERE workflow = ANY(%(workflows)s)
-      AND ((status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now()
+      AND ((status IN ('pending', 'waiting') AND wake_at <= {now}
             AND queue IS NULL)  -- queued ones: CLAIM_QUEUED, which keeps their limits
-           OR (status = 'running' AND lease_until < {s}.clock_now()))
+           OR (status = 'running' AND lease_until < {now}))
       AND NOT """ + paused_execution("x") + """
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE {s}.executions e
 SET status = 'running', owner = gen_random_uuid(),
-    lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+    lease_until = {now} + make_interval(secs => %(lease)s),
     lost_leases = e.lost_leases + CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
     lost_owner = CASE WHEN e.status = 'running' THEN e.owner ELSE e.lost_owner END,
-    claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {s}.clock_now(),
+    claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {now},
     wake_at = NULL, wait_kind = NULL, waiting_for = NULL, paused_by = NULL,
-    updated_at = {s}.clock_now()
+    updated_at = {now}
 FROM due WHERE e.id = due.id
 RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts, e.retry::text,
-          e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
-          EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8,
+          e.lost_leases, e.deadline IS NOT NULL AND e.deadline <= {now},
+          EXTRACT(EPOCH FROM e.deadline - {now})::float8,
           -- From the row this statement locked and updated, not from its snapshot: a previous
           -- owner's checkpoint may have committed after the snapshot, before the lock.
           e.claims > 1, e.run, e.trace_context::text,
-          EXTRACT(EPOCH FROM {s}.clock_now() - e.created_at)::float8"""
+          EXTRACT(EPOCH FROM {now} - e.created_at)::float8"""
 
 # What claiming a child sets, and what a claim returns: shared by the dispatcher's claim and
 # the claim of a parent's next children that rides on a completion (COMPLETE_CHILDREN).
 _CHILD_CLAIM_SET = """
 SET status = 'running', owner = gen_random_uuid(),
-    lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
+    lease_until = {now} + make_interval(secs => %(lease)s),
     attempt = s.attempt + CASE WHEN s.status = 'pending' THEN 1 ELSE 0 END,
     lost_leases = s.lost_leases + CASE WHEN s.status = 'running' THEN 1 ELSE 0 END,
     lost_owner = CASE WHEN s.status = 'running' THEN s.owner ELSE s.lost_owner END,
-    worker_id = %(worker)s, started_at = {s}.clock_now(),
+    worker_id = %(worker)s, started_at = {now},
     -- A global deadline spans the attempts that ran and failed; an attempt interrupted by a
     -- fault (taken over, or handed back with its deadline cleared) runs again with a fresh one.
     deadline = CASE
         WHEN s.options->>'timeout' IS NULL THEN NULL
         WHEN s.options->>'timeout_scope' = 'global' AND s.deadline IS NOT NULL
              AND s.status = 'pending' THEN s.deadline
-        ELSE {s}.clock_now() + make_interval(secs => (s.options->>'timeout')::float8) END"""
+        ELSE {now} + make_interval(secs => (s.options->>'timeout')::float8) END"""
 _CHILD_CLAIM_RETURNING = """
 RETURNING s.execution_id, s.seq, s.name, s.fn, s.args::text, s.options::text, s.attempt,
           s.owner, s.lost_leases, e.workflow, e.input::text,
-          EXTRACT(EPOCH FROM s.deadline - {s}.clock_now())::float8, s.backoffs,
+          EXTRACT(EPOCH FROM s.deadline - {now})::float8, s.backoffs,
           e.trace_context::text"""
 
 # A child is due when its (retry) time has come, or its worker's lease ran out; only for a
 # worker that knows its step (%(steps)s: the registered names it can run), and not while a
 # pause rule holds it. Its parent is "e".
 _CHILD_DUE = """s.kind = 'step' AND s.fn = ANY(%(steps)s)
-      AND ((s.status = 'pending' AND s.wake_at <= {s}.clock_now())
-           OR (s.status = 'running' AND s.lease_until < {s}.clock_now()))
+      AND ((s.status = 'pending' AND s.wake_at <= {now})
+           OR (s.status = 'running' AND s.lease_until < {now}))
       AND NOT """ + paused_child("s", "e")
 
 CLAIM_CHILDREN = """
@@ -83,7 +83,7 @@ WHERE s.execution_id = due.execution_id AND s.seq = due.seq AND e.id = s.executi
 # Paused work is not due (the dispatcher would otherwise look again every tenth of a second):
 # lifting a rule announces what it held.
 NEXT_DUE = """
-SELECT EXTRACT(EPOCH FROM LEAST(
+SELECT (EXTRACT(EPOCH FROM LEAST(
     (SELECT min(wake_at) FROM {s}.executions x
      WHERE status IN ('pending', 'waiting') AND workflow = ANY(%(workflows)s)
        AND queue IS NULL AND NOT """ + paused_execution("x") + """),
@@ -98,7 +98,7 @@ SELECT EXTRACT(EPOCH FROM LEAST(
        AND NOT """ + paused_child("s", "e") + """),
     (SELECT min(next_tick) FROM {s}.schedules
      WHERE NOT paused AND workflow = ANY(%(workflows)s))
-) - {s}.clock_now())::float8"""
+)) - EXTRACT(EPOCH FROM {now}))::float8"""
 
 # Queued executions: their queue's limits decide how many may be claimed, under the queue's
 # row lock (SKIP LOCKED: a queue another worker is claiming from is left for this round), so
@@ -119,7 +119,7 @@ WITH q AS (
                 ELSE LEAST(%(limit)s, concurrency - running) END AS room,
            CASE WHEN rate_limit IS NULL THEN NULL
                 ELSE LEAST(rate_limit::float8, tokens + rate_limit *
-                           EXTRACT(EPOCH FROM {s}.clock_now() - refilled_at)::float8
+                           EXTRACT(EPOCH FROM {now} - refilled_at)::float8
                            / rate_period) END AS tokens_now
     FROM q
 ), cand AS (
@@ -128,7 +128,7 @@ WITH q AS (
         SELECT x.id, x.queue_key, x.claims = 0 AS is_start, x.priority, x.wake_at
         FROM {s}.executions x
         WHERE x.queue = b.name AND x.workflow = ANY(%(workflows)s)
-          AND x.status IN ('pending', 'waiting') AND x.wake_at <= {s}.clock_now()
+          AND x.status IN ('pending', 'waiting') AND x.wake_at <= {now}
           AND NOT """ + paused_execution("x") + """
         ORDER BY x.priority DESC, x.wake_at
         LIMIT GREATEST(b.room, 0) * 4 + 4
@@ -159,22 +159,22 @@ WITH q AS (
 ), claimed AS (
     UPDATE {s}.executions e
     SET status = 'running', owner = gen_random_uuid(),
-        lease_until = {s}.clock_now() + make_interval(secs => %(lease)s),
-        claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {s}.clock_now(),
+        lease_until = {now} + make_interval(secs => %(lease)s),
+        claims = e.claims + 1, worker_id = %(worker)s, claimed_at = {now},
         wake_at = NULL, wait_kind = NULL, waiting_for = NULL, paused_by = NULL,
-        updated_at = {s}.clock_now()
+        updated_at = {now}
     FROM locked WHERE e.id = locked.id
     RETURNING e.id, e.workflow, e.input::text, e.owner, e.attempt, e.max_attempts,
               e.retry::text, e.lost_leases,
-              e.deadline IS NOT NULL AND e.deadline <= {s}.clock_now(),
-              EXTRACT(EPOCH FROM e.deadline - {s}.clock_now())::float8, e.claims > 1, e.run,
+              e.deadline IS NOT NULL AND e.deadline <= {now},
+              EXTRACT(EPOCH FROM e.deadline - {now})::float8, e.claims > 1, e.run,
               e.queue, e.claims = 1 AS started, e.trace_context::text,
-              EXTRACT(EPOCH FROM {s}.clock_now() - e.created_at)::float8 AS age
+              EXTRACT(EPOCH FROM {now} - e.created_at)::float8 AS age
 ), spent AS (
     UPDATE {s}.queues u
     SET tokens = b.tokens_now - (SELECT count(*) FROM claimed
                                  WHERE claimed.queue = u.name AND claimed.started),
-        refilled_at = {s}.clock_now()
+        refilled_at = {now}
     FROM budget b WHERE u.name = b.name AND b.tokens_now IS NOT NULL
 )
 SELECT * FROM claimed"""
@@ -192,7 +192,7 @@ SET concurrency = EXCLUDED.concurrency, per_key = EXCLUDED.per_key,
     rate_limit = EXCLUDED.rate_limit, rate_period = EXCLUDED.rate_period,
     tokens = CASE WHEN q.rate_limit IS NULL THEN COALESCE(EXCLUDED.rate_limit, 0)
                   ELSE LEAST(q.tokens, COALESCE(EXCLUDED.rate_limit, 0)) END,
-    refilled_at = CASE WHEN q.rate_limit IS NULL THEN {s}.clock_now() ELSE q.refilled_at END"""
+    refilled_at = CASE WHEN q.rate_limit IS NULL THEN {now} ELSE q.refilled_at END"""
 
 # A worker's heartbeat, one statement whatever it holds: its row in the workers table (inserted
 # the first time, so a worker started during an outage registers once the database answers),
@@ -202,21 +202,21 @@ WITH worker AS (
     INSERT INTO {s}.workers AS w (id, name, host, pid, version, threads, lease, workflows)
     VALUES (%(worker)s, %(name)s, %(host)s, %(pid)s, %(version)s, %(threads)s, %(lease)s,
             %(workflows)s)
-    ON CONFLICT (id) DO UPDATE SET heartbeat_at = {s}.clock_now(), stopped_at = NULL
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = {now}, stopped_at = NULL
 )
 UPDATE {s}.executions e
-SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
+SET lease_until = {now} + make_interval(secs => %(lease)s)
 FROM unnest(%(ids)s::text[], %(owners)s::uuid[]) AS h(id, owner)
 WHERE e.id = h.id AND e.owner = h.owner AND e.status = 'running'
 RETURNING e.owner"""
 
 WORKER_STOPPED = """
-UPDATE {s}.workers SET stopped_at = {s}.clock_now(), heartbeat_at = {s}.clock_now()
+UPDATE {s}.workers SET stopped_at = {now}, heartbeat_at = {now}
 WHERE id = %(worker)s"""
 
 HEARTBEAT_CHILDREN = """
 UPDATE {s}.steps s
-SET lease_until = {s}.clock_now() + make_interval(secs => %(lease)s)
+SET lease_until = {now} + make_interval(secs => %(lease)s)
 FROM unnest(%(ids)s::text[], %(seqs)s::int[], %(owners)s::uuid[]) AS h(id, seq, owner)
 WHERE s.execution_id = h.id AND s.seq = h.seq AND s.owner = h.owner AND s.status = 'running'
 RETURNING s.owner"""

@@ -21,10 +21,12 @@ WITH queue AS (
     ON CONFLICT DO NOTHING
 )
 INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at,
-                           timeout_seconds, queue, queue_key, priority, trace_context)
-VALUES (%(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
-        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now(), %(timeout)s,
-        %(queue)s, %(key)s, %(priority)s, %(trace)s::json)
+                           timeout_seconds, queue, queue_key, priority, trace_context,
+                           created_at, updated_at)
+SELECT %(id)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
+       clock.now + make_interval(secs => %(timeout)s), clock.now, %(timeout)s,
+       %(queue)s, %(key)s, %(priority)s, %(trace)s::json, clock.now, clock.now
+FROM (SELECT {now} AS now) AS clock
 ON CONFLICT (id) DO NOTHING
 RETURNING id"""
 
@@ -43,7 +45,7 @@ WITH target AS (
     SELECT id, status, wait_kind, waiting_for FROM {s}.executions WHERE id = %(id)s
     FOR NO KEY UPDATE
 ), wait AS (
-    SELECT status = 'done' OR wake_at <= {s}.clock_now() AS closed FROM {s}.steps
+    SELECT status = 'done' OR wake_at <= {now} AS closed FROM {s}.steps
     WHERE execution_id = %(id)s AND kind = 'event' AND name = %(name)s
     FOR SHARE
 ), delivered AS (
@@ -55,8 +57,8 @@ WITH target AS (
     RETURNING 1
 ), woken AS (
     UPDATE {s}.executions e
-    SET status = 'pending', wake_at = {s}.clock_now(), wait_kind = NULL, waiting_for = NULL,
-        updated_at = {s}.clock_now()
+    SET status = 'pending', wake_at = {now}, wait_kind = NULL, waiting_for = NULL,
+        updated_at = {now}
     FROM target t
     WHERE e.id = t.id AND t.status = 'waiting' AND t.wait_kind = 'event'
       AND t.waiting_for = %(name)s
@@ -69,5 +71,5 @@ SHIFT_CLOCK = "UPDATE {s}.clock SET offset_seconds = offset_seconds + %(seconds)
 
 # Tests only (zart.testing.advance): what the database's clock says, and a wake-up for the
 # workers' dispatchers, whose next due time was computed before the clock moved.
-CLOCK_NOW = "SELECT {s}.clock_now()"
+CLOCK_NOW = "SELECT {now}"
 WAKE_WORKERS = "SELECT pg_notify(%(channel)s, '')"

@@ -21,10 +21,10 @@ FROM {s}.steps WHERE execution_id = %(id)s ORDER BY seq"""
 CHECKPOINT = "WITH" + FENCE + """,
     saved AS (
         INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, ok, value, error,
-                                    attempt, started_at, finished_at)
+                                    attempt, started_at, finished_at, created_at)
         SELECT id, %(seq)s, %(kind)s, %(name)s, 'done', %(ok)s, %(value)s::json,
                %(error)s::json, %(attempt)s,
-               {s}.clock_now() - make_interval(secs => %(elapsed)s), {s}.clock_now()
+               {now} - make_interval(secs => %(elapsed)s), {now}, {now}
         FROM fence
         ON CONFLICT (execution_id, seq) DO UPDATE
         SET status = 'done', ok = EXCLUDED.ok, value = EXCLUDED.value, error = EXCLUDED.error,
@@ -33,7 +33,7 @@ CHECKPOINT = "WITH" + FENCE + """,
         WHERE t.status <> 'done' AND t.kind = EXCLUDED.kind
           AND t.name = EXCLUDED.name
           AND (NOT %(guard)s OR NOT EXCLUDED.ok OR t.deadline IS NULL
-               OR t.deadline > {s}.clock_now())
+               OR t.deadline > {now})
         RETURNING started_at
     ),
     failed AS (
@@ -47,19 +47,20 @@ SELECT 1 FROM saved
 UNION ALL
 SELECT 0 FROM fence, {s}.steps t
 WHERE NOT EXISTS (SELECT 1 FROM saved) AND %(guard)s AND t.execution_id = fence.id
-  AND t.seq = %(seq)s AND t.status <> 'done' AND t.deadline <= {s}.clock_now()"""
+  AND t.seq = %(seq)s AND t.status <> 'done' AND t.deadline <= {now}"""
 
 # The hot path: a first success at a position nothing was recorded at yet (no retry or timed
 # attempt left a row there), so a plain insert does, without ON CONFLICT's extra work. Run as
 # a raw prepared statement (zart.store.prepared): libpq placeholders, text parameters (id,
 # owner, seq, kind, name, value, attempt, elapsed seconds), each cast where the server could not
-# infer its type; no ok/error to send.
+# infer its type; no ok/error to send. Every time column is given (created_at too): a column
+# default would call the clock_now() function, the cost {now} avoids.
 CHECKPOINT_NEW_OK = "WITH" + FENCE.replace("%(id)s", "$1").replace("%(owner)s", "$2::uuid") + """
 INSERT INTO {s}.steps (execution_id, seq, kind, name, status, ok, value, attempt, started_at,
-                       finished_at)
+                       finished_at, created_at)
 SELECT id, $3::int, $4::text, $5::text, 'done', true, $6::json, $7::int,
-       clock.now - make_interval(secs => $8::float8), clock.now
-FROM fence, (SELECT {s}.clock_now() AS now) AS clock
+       clock.now - make_interval(secs => $8::float8), clock.now, clock.now
+FROM fence, (SELECT {now} AS now) AS clock
 RETURNING 1"""
 
 # A global deadline spans the attempts that ran and failed (the row is 'pending' between them);
@@ -69,7 +70,7 @@ BEGIN_ATTEMPT = "WITH" + FENCE + """
 INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, deadline,
                             started_at)
 SELECT id, %(seq)s, 'step', %(name)s, 'running', %(attempt)s,
-       {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now()
+       {now} + make_interval(secs => %(timeout)s), {now}
 FROM fence
 ON CONFLICT (execution_id, seq) DO UPDATE
 SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.started_at,
@@ -77,7 +78,7 @@ SET status = 'running', attempt = EXCLUDED.attempt, started_at = EXCLUDED.starte
                     THEN COALESCE(t.deadline, EXCLUDED.deadline)
                     ELSE EXCLUDED.deadline END
 WHERE t.status <> 'done'
-RETURNING EXTRACT(EPOCH FROM deadline - {s}.clock_now())::float8"""
+RETURNING EXTRACT(EPOCH FROM deadline - {now})::float8"""
 
 # A failed attempt with a retry left (or a step that asked to be run again later: %(backoff)s,
 # which spends no attempt and is counted in backoffs): kept in step_attempts, the row waits
@@ -87,8 +88,8 @@ RETRY_STEP_LATER = "WITH" + FENCE + """,
         INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, attempt, error,
                                     wake_at, started_at, backoffs)
         SELECT id, %(seq)s, 'step', %(name)s, 'pending', %(attempt)s, %(error)s::json,
-               {s}.clock_now() + make_interval(secs => %(delay)s),
-               {s}.clock_now() - make_interval(secs => %(elapsed)s),
+               {now} + make_interval(secs => %(delay)s),
+               {now} - make_interval(secs => %(elapsed)s),
                CASE WHEN %(backoff)s THEN 1 ELSE 0 END
         FROM fence
         ON CONFLICT (execution_id, seq) DO UPDATE
@@ -109,22 +110,22 @@ UPDATE {s}.executions e
 SET status = 'waiting', owner = NULL, lease_until = NULL,
     wait_kind = CASE WHEN %(backoff)s THEN 'backoff' ELSE 'retry' END,
     waiting_for = %(name)s, wake_at = LEAST(saved.wake_at, e.deadline),
-    updated_at = {s}.clock_now()
+    updated_at = {now}
 FROM saved WHERE e.id = %(id)s
 RETURNING 1"""
 
 SCHEDULE_SLEEP = "WITH" + FENCE + """
 INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
 SELECT id, %(seq)s, 'sleep', %(name)s, 'pending',
-       COALESCE(%(until)s::timestamptz, {s}.clock_now() + make_interval(secs => %(seconds)s))
+       COALESCE(%(until)s::timestamptz, {now} + make_interval(secs => %(seconds)s))
 FROM fence
 ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at WHERE t.status <> 'done'
-RETURNING wake_at, wake_at <= {s}.clock_now()"""
+RETURNING wake_at, wake_at <= {now}"""
 
 SCHEDULE_WAIT = "WITH" + FENCE + """
 INSERT INTO {s}.steps AS t (execution_id, seq, kind, name, status, wake_at)
 SELECT id, %(seq)s, 'event', %(name)s, 'pending',
-       {s}.clock_now() + make_interval(secs => %(timeout)s)
+       {now} + make_interval(secs => %(timeout)s)
 FROM fence
 ON CONFLICT (execution_id, seq) DO UPDATE SET wake_at = t.wake_at WHERE t.status <> 'done'
 RETURNING wake_at"""
@@ -134,10 +135,10 @@ RETURNING wake_at"""
 # fenced out), and the worker takes the general path (SCHEDULE_SLEEP, then a checkpoint).
 RESUME_DUE_SLEEP = "WITH" + FENCE + """
 UPDATE {s}.steps t
-SET status = 'done', ok = true, value = 'null', error = NULL, finished_at = {s}.clock_now()
+SET status = 'done', ok = true, value = 'null', error = NULL, finished_at = {now}
 FROM fence
 WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'sleep'
-  AND t.name = %(name)s AND t.status <> 'done' AND t.wake_at <= {s}.clock_now()
+  AND t.name = %(name)s AND t.status <> 'done' AND t.wake_at <= {now}
 RETURNING 1"""
 
 # The same for an event wait whose event has arrived: one fenced statement takes the payload.
@@ -152,7 +153,7 @@ RESUME_ARRIVED_EVENT = "WITH" + FENCE + """,
     )
 UPDATE {s}.steps t
 SET status = 'done', ok = true, value = arrived.payload, error = NULL,
-    finished_at = {s}.clock_now()
+    finished_at = {now}
 FROM fence, arrived
 WHERE t.execution_id = fence.id AND t.seq = %(seq)s AND t.kind = 'event'
   AND t.name = %(name)s AND t.status <> 'done'
@@ -169,13 +170,13 @@ WITH arrived AS (
       AND (%(wake_at)s::timestamptz IS NULL OR received_at <= %(wake_at)s::timestamptz)
 )
 SELECT (SELECT payload::text FROM arrived), EXISTS (SELECT 1 FROM arrived),
-       %(wake_at)s::timestamptz <= {s}.clock_now()"""
+       %(wake_at)s::timestamptz <= {now}"""
 
 SUSPEND = """
 UPDATE {s}.executions
 SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = %(wait_kind)s,
     waiting_for = %(waiting_for)s, paused_by = %(paused_by)s,
-    wake_at = LEAST(%(wake_at)s::timestamptz, deadline), updated_at = {s}.clock_now()
+    wake_at = LEAST(%(wake_at)s::timestamptz, deadline), updated_at = {now}
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
@@ -193,7 +194,7 @@ WITH rule AS (
     UPDATE {s}.executions e
     SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'paused',
         waiting_for = %(step)s, paused_by = %(rule)s, wake_at = LEAST(rule.until, e.deadline),
-        updated_at = {s}.clock_now()
+        updated_at = {now}
     FROM rule WHERE e.id = %(id)s AND e.owner = %(owner)s AND e.status = 'running'
     RETURNING 1
 )
@@ -205,14 +206,14 @@ SUSPEND_ON_CHILDREN = """
 UPDATE {s}.executions
 SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'children',
     waiting_for = NULL, open_children = %(open)s, wake_at = deadline,
-    updated_at = {s}.clock_now()
+    updated_at = {now}
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
 SPAWN_CHILDREN = """
 INSERT INTO {s}.steps (execution_id, seq, kind, name, status, child, fn, args, options, wake_at)
 SELECT %(id)s, c.seq, 'step', c.name, 'pending', true, c.fn, c.args, c.options,
-       {s}.clock_now()
+       {now}
 FROM unnest(%(seqs)s::int[], %(names)s::text[], %(fns)s::text[], %(args)s::json[],
             %(options)s::json[]) AS c(seq, name, fn, args, options)
 ON CONFLICT DO NOTHING"""
@@ -224,14 +225,14 @@ WHERE execution_id = %(id)s AND child AND seq = ANY(%(seqs)s) AND status <> 'don
 COMPLETE = "WITH" + FENCE + """
 UPDATE {s}.executions e
 SET status = 'completed', result = %(result)s::json, owner = NULL, lease_until = NULL,
-    finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+    finished_at = {now}, updated_at = {now}
 FROM fence WHERE e.id = fence.id
 RETURNING 1"""
 
 FAIL = "WITH" + FENCE + """
 UPDATE {s}.executions e
 SET status = 'failed', error = %(error)s::json, owner = NULL, lease_until = NULL,
-    finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+    finished_at = {now}, updated_at = {now}
 FROM fence WHERE e.id = fence.id
 RETURNING 1"""
 
@@ -245,13 +246,13 @@ WHERE execution_id = %(id)s AND seq >= %(from_seq)s AND status = 'done' AND NOT 
 RETRY_WORKFLOW = "WITH" + FENCE + """
 UPDATE {s}.executions e
 SET status = 'pending', attempt = e.attempt + 1, error = %(error)s::json, owner = NULL,
-    lease_until = NULL, wake_at = {s}.clock_now() + make_interval(secs => %(delay)s),
-    wait_kind = 'retry', waiting_for = NULL, updated_at = {s}.clock_now()
+    lease_until = NULL, wake_at = {now} + make_interval(secs => %(delay)s),
+    wait_kind = 'retry', waiting_for = NULL, updated_at = {now}
 FROM fence WHERE e.id = fence.id
 RETURNING 1"""
 
 RELEASE = """
 UPDATE {s}.executions
-SET status = 'pending', owner = NULL, lease_until = NULL, wake_at = {s}.clock_now(),
-    wait_kind = NULL, waiting_for = NULL, updated_at = {s}.clock_now()
+SET status = 'pending', owner = NULL, lease_until = NULL, wake_at = {now},
+    wait_kind = NULL, waiting_for = NULL, updated_at = {now}
 WHERE id = %(id)s AND owner = %(owner)s AND status = 'running'"""

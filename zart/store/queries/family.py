@@ -11,14 +11,14 @@ from __future__ import annotations
 RECORD_CHILD_COMMAND = """
 INSERT INTO {s}.steps (execution_id, seq, kind, name, status, child, fn, started_at)
 VALUES (%(parent)s, %(seq)s, 'child', %(name)s, 'pending', %(in_parallel)s, %(child)s,
-        {s}.clock_now())
+        {now})
 ON CONFLICT (execution_id, seq) DO NOTHING"""
 
 START_CHILD = """
 INSERT INTO {s}.executions (id, workflow, input, max_attempts, retry, deadline, wake_at,
                            timeout_seconds, parent_id, parent_seq)
 VALUES (%(child)s, %(workflow)s, %(input)s::json, %(max_attempts)s, %(retry)s::json,
-        {s}.clock_now() + make_interval(secs => %(timeout)s), {s}.clock_now(), %(timeout)s,
+        {now} + make_interval(secs => %(timeout)s), {now}, %(timeout)s,
         %(parent)s, %(seq)s)
 ON CONFLICT (id) DO NOTHING"""
 
@@ -32,13 +32,13 @@ WHERE e.id = %(child)s AND s.execution_id = %(parent)s AND s.seq = %(seq)s"""
 # cancelled then resumed): recorded now, as the child's finishing trigger would have.
 RECORD_CHILD_OUTCOME = """
 UPDATE {s}.steps SET status = 'done', ok = %(ok)s, value = %(value)s::json,
-                     error = %(error)s::json, finished_at = {s}.clock_now()
+                     error = %(error)s::json, finished_at = {now}
 WHERE execution_id = %(parent)s AND seq = %(seq)s AND status <> 'done'"""
 
 SUSPEND_ON_CHILD = """
 UPDATE {s}.executions
 SET status = 'waiting', owner = NULL, lease_until = NULL, wait_kind = 'child',
-    waiting_for = %(child)s, wake_at = deadline, updated_at = {s}.clock_now()
+    waiting_for = %(child)s, wake_at = deadline, updated_at = {now}
 WHERE id = %(parent)s AND owner = %(owner)s AND status = 'running'
 RETURNING 1"""
 
@@ -56,7 +56,7 @@ WITH RECURSIVE tree AS (
 ), cancelled AS (
     UPDATE {s}.executions
     SET status = 'cancelled', owner = NULL, lease_until = NULL, wake_at = NULL,
-        error = %(error)s::json, finished_at = {s}.clock_now(), updated_at = {s}.clock_now()
+        error = %(error)s::json, finished_at = {now}, updated_at = {now}
     WHERE id IN (SELECT id FROM tree) AND status NOT IN ('completed', 'failed', 'cancelled')
     RETURNING id
 ), steps_cancelled AS (

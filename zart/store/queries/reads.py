@@ -28,7 +28,7 @@ LIMIT %(limit)s"""
 EXECUTION = """
 SELECT """ + _SUMMARY + """, input::text, result::text, error::text, max_attempts,
        lost_leases, deadline, owner, lease_until, worker_id, claimed_at, open_children,
-       COALESCE(run_started_at, created_at), {s}.clock_now(), paused_by, parent_id, queue,
+       COALESCE(run_started_at, created_at), {now}, paused_by, parent_id, queue,
        queue_key
 FROM {s}.executions WHERE id = %(id)s"""
 
@@ -37,7 +37,7 @@ FROM {s}.executions WHERE id = %(id)s"""
 QUEUE_STATE = """
 SELECT q.concurrency, q.per_key, q.rate_limit, q.rate_period, q.running,
        (SELECT k.running FROM {s}.queue_keys k WHERE k.queue = q.name AND k.key = %(key)s),
-       LEAST(q.rate_limit, q.tokens + EXTRACT(EPOCH FROM {s}.clock_now() - q.refilled_at)
+       LEAST(q.rate_limit, q.tokens + EXTRACT(EPOCH FROM {now} - q.refilled_at)
              * q.rate_limit / NULLIF(q.rate_period, 0))::float8,
        (SELECT x.claims = 0 FROM {s}.executions x WHERE x.id = %(id)s)
 FROM {s}.queues q WHERE q.name = %(queue)s"""
@@ -74,12 +74,12 @@ SELECT host, pid, name FROM {s}.workers WHERE id = %(id)s"""
 LIVE_WORKERS_FOR = """
 SELECT count(*) FROM {s}.workers
 WHERE stopped_at IS NULL AND %(workflow)s = ANY(workflows)
-  AND heartbeat_at > {s}.clock_now() - make_interval(secs => 2 * lease)"""
+  AND heartbeat_at > {now} - make_interval(secs => 2 * lease)"""
 
 WORKERS = """
 SELECT id, name, host, pid, version, threads, lease, workflows, started_at, heartbeat_at,
        stopped_at,
-       stopped_at IS NULL AND heartbeat_at > {s}.clock_now() - make_interval(secs => 2 * lease)
+       stopped_at IS NULL AND heartbeat_at > {now} - make_interval(secs => 2 * lease)
 FROM {s}.workers
 WHERE %(all)s OR stopped_at IS NULL
 ORDER BY started_at DESC"""
@@ -106,21 +106,21 @@ GROUP BY bucket ORDER BY bucket"""
 # The due backlog: how many executions are due and not claimed, and the oldest one's age (on
 # the partial index of due executions: cheap enough to run at every metrics scrape).
 DUE_BACKLOG = """
-SELECT count(*), EXTRACT(EPOCH FROM {s}.clock_now() - min(wake_at))::float8
+SELECT count(*), EXTRACT(EPOCH FROM {now} - min(wake_at))::float8
 FROM {s}.executions
-WHERE status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now()"""
+WHERE status IN ('pending', 'waiting') AND wake_at <= {now}"""
 
 STATS_LIVE_WORKERS = """
 SELECT count(*) FROM {s}.workers
-WHERE stopped_at IS NULL AND heartbeat_at > {s}.clock_now() - make_interval(secs => 2 * lease)"""
+WHERE stopped_at IS NULL AND heartbeat_at > {now} - make_interval(secs => 2 * lease)"""
 
 _RULE = """id, workflow, execution_id, step_pattern, reason, created_by, created_at, until,
        lifted_at, lifted_by,
-       lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now())"""
+       lifted_at IS NULL AND (until IS NULL OR until > {now})"""
 
 PAUSE_RULES = """
 SELECT """ + _RULE + """ FROM {s}.pause_rules
-WHERE NOT %(active)s OR (lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now()))
+WHERE NOT %(active)s OR (lifted_at IS NULL AND (until IS NULL OR until > {now}))
 ORDER BY id"""
 
 PAUSE_RULE = """SELECT """ + _RULE + """ FROM {s}.pause_rules WHERE id = %(id)s"""
@@ -129,6 +129,6 @@ PAUSE_RULE = """SELECT """ + _RULE + """ FROM {s}.pause_rules WHERE id = %(id)s"
 # seconds until each expires (by the database's clock).
 ACTIVE_PAUSE_RULES = """
 SELECT id, workflow, execution_id, step_pattern,
-       EXTRACT(EPOCH FROM until - {s}.clock_now())::float8, until
+       EXTRACT(EPOCH FROM until - {now})::float8, until
 FROM {s}.pause_rules
-WHERE lifted_at IS NULL AND (until IS NULL OR until > {s}.clock_now())"""
+WHERE lifted_at IS NULL AND (until IS NULL OR until > {now})"""

@@ -20,7 +20,7 @@ VALUES (%(name)s, %(workflow)s, %(expression)s, %(tz)s, %(data)s::json, %(overla
 ON CONFLICT (name) DO UPDATE
 SET workflow = EXCLUDED.workflow, expression = EXCLUDED.expression, tz = EXCLUDED.tz,
     data = EXCLUDED.data, overlap = EXCLUDED.overlap, catchup = EXCLUDED.catchup,
-    catchup_limit = EXCLUDED.catchup_limit, updated_at = {s}.clock_now(),
+    catchup_limit = EXCLUDED.catchup_limit, updated_at = {now},
     next_tick = CASE WHEN (t.expression, t.tz) IS DISTINCT FROM
                           (EXCLUDED.expression, EXCLUDED.tz)
                      THEN EXCLUDED.next_tick ELSE t.next_tick END
@@ -53,7 +53,7 @@ SCHEDULE = """SELECT """ + _SCHEDULE + """ FROM {s}.schedules WHERE name = %(nam
 
 SET_SCHEDULE_PAUSED = """
 UPDATE {s}.schedules
-SET paused = %(paused)s, updated_at = {s}.clock_now(),
+SET paused = %(paused)s, updated_at = {now},
     next_tick = COALESCE(%(next_tick)s::timestamptz, next_tick)
 WHERE name = %(name)s AND paused <> %(paused)s
 RETURNING """ + _SCHEDULE
@@ -66,9 +66,9 @@ DUE_SCHEDULES = """
 SELECT s.name, s.workflow, s.expression, s.tz, s.data::text, s.overlap, s.catchup,
        s.catchup_limit, s.next_tick, s.last_execution_id,
        e.status IS NOT NULL AND e.status NOT IN ('completed', 'failed', 'cancelled'),
-       {s}.clock_now()
+       {now}
 FROM {s}.schedules s LEFT JOIN {s}.executions e ON e.id = s.last_execution_id
-WHERE NOT s.paused AND s.next_tick <= {s}.clock_now() AND s.workflow = ANY(%(workflows)s)
+WHERE NOT s.paused AND s.next_tick <= {now} AND s.workflow = ANY(%(workflows)s)
 ORDER BY s.next_tick
 LIMIT 20
 FOR UPDATE OF s SKIP LOCKED"""
@@ -78,9 +78,9 @@ UPDATE {s}.schedules
 SET next_tick = %(next_tick)s, last_tick = COALESCE(%(last_tick)s, last_tick),
     last_execution_id = COALESCE(%(last_execution_id)s, last_execution_id),
     fired = fired + %(fired)s, skipped = skipped + %(skipped)s,
-    updated_at = {s}.clock_now()
+    updated_at = {now}
 WHERE name = %(name)s"""
 
 NEXT_TICK_IN = """
-SELECT EXTRACT(EPOCH FROM min(next_tick) - {s}.clock_now())::float8
+SELECT EXTRACT(EPOCH FROM min(next_tick) - {now})::float8
 FROM {s}.schedules WHERE NOT paused AND workflow = ANY(%(workflows)s)"""
