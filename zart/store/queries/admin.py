@@ -138,7 +138,7 @@ PURGE_BATCH = """
 WITH doomed AS (
     SELECT id, status FROM {s}.executions
     WHERE status = ANY(%(statuses)s) AND status IN """ + TERMINAL + """
-      AND finished_at < {now} - make_interval(secs => %(older)s)
+      AND finished_at < {s}.clock_now() - make_interval(secs => %(older)s)
       AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s::text)
     ORDER BY finished_at
     LIMIT %(batch)s

@@ -13,6 +13,12 @@ from __future__ import annotations
 # again at every execution, 10-20 us each (four of them made a step's checkpoint 60% dearer
 # than an INSERT). An uncorrelated scalar subquery is an InitPlan, planned with the statement
 # (once, for a prepared one) and run once per execution.
+#
+# Except where a WHERE clause picks rows by time through an index (the claims' due rows, the
+# due backlog, due schedules, purge): those call {s}.clock_now(). The planner evaluates a
+# stable function to estimate how many rows are due, but knows nothing of an InitPlan's
+# value and would assume a third of the table: with 10,000 sleeping executions, a claim
+# scanned them all (4 ms) instead of the due index (0.7 ms).
 NOW = ("(SELECT now() + make_interval(secs => zart_clock.offset_seconds)"
        " FROM {s}.clock AS zart_clock)")
 

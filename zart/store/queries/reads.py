@@ -108,7 +108,7 @@ GROUP BY bucket ORDER BY bucket"""
 DUE_BACKLOG = """
 SELECT count(*), EXTRACT(EPOCH FROM {now} - min(wake_at))::float8
 FROM {s}.executions
-WHERE status IN ('pending', 'waiting') AND wake_at <= {now}"""
+WHERE status IN ('pending', 'waiting') AND wake_at <= {s}.clock_now()"""
 
 STATS_LIVE_WORKERS = """
 SELECT count(*) FROM {s}.workers

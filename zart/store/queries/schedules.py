@@ -68,7 +68,7 @@ SELECT s.name, s.workflow, s.expression, s.tz, s.data::text, s.overlap, s.catchu
        e.status IS NOT NULL AND e.status NOT IN ('completed', 'failed', 'cancelled'),
        {now}
 FROM {s}.schedules s LEFT JOIN {s}.executions e ON e.id = s.last_execution_id
-WHERE NOT s.paused AND s.next_tick <= {now} AND s.workflow = ANY(%(workflows)s)
+WHERE NOT s.paused AND s.next_tick <= {s}.clock_now() AND s.workflow = ANY(%(workflows)s)
 ORDER BY s.next_tick
 LIMIT 20
 FOR UPDATE OF s SKIP LOCKED"""
