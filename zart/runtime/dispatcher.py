@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from ..errors import DatabaseUnavailable
@@ -23,7 +24,7 @@ from ..store.records import WorkerInfo
 from .holdings import Holdings
 from .ticker import Ticker
 
-__all__ = ["Dispatcher", "WorkQueue", "idle_wait"]
+__all__ = ["Dispatcher", "WorkQueue", "due_after_answer", "idle_wait"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,22 @@ WorkQueue = queue.SimpleQueue[Claim | ChildClaim | None]
 
 _RECHECK_LOCKED = 0.1
 """Seconds before looking again at due work that another worker holds locked."""
+
+
+_SEND_MARGIN = 0.0003
+"""Seconds allowed for a query to reach the server: its clock is read when the statement
+starts, not when it is sent. Waking a little late costs that much; waking early costs a claim
+round that finds nothing."""
+
+
+def due_after_answer(due: float | None, asked_for: float) -> float | None:
+    """``due``, measured by the database from when its statement started, from now: that
+    statement took ``asked_for`` seconds to answer (planning the next-due look-up alone is
+    about a millisecond, which a sleep would otherwise oversleep by). Stays positive when
+    positive: work due, however soon, is not work that is already due."""
+    if due is None or due <= 0:
+        return due
+    return max(due - max(asked_for - _SEND_MARGIN, 0.0), 1e-6)
 
 
 def idle_wait(poll_interval: float, due: float | None) -> float:
@@ -91,7 +108,9 @@ class Dispatcher:
                     continue
                 due = None
                 if self.holdings.idle():
-                    due = store.next_due(self.info.workflows, self.steps)
+                    asked = time.monotonic()
+                    due = due_after_answer(store.next_due(self.info.workflows, self.steps),
+                                           time.monotonic() - asked)
                     if self.refill is not None:
                         due = self.refill if due is None else min(due, self.refill)
                     if due is not None and due <= 0 and self.ticker is not None:
