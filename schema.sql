@@ -23,7 +23,9 @@ CREATE TABLE clock (
 INSERT INTO clock DEFAULT VALUES;
 
 -- A SQL-standard body: its table is resolved once, here, so the function works from any
--- search_path and can still be inlined into the statements that call it.
+-- search_path. It reads a table, so it is never inlined: zart's own statements read the
+-- clock table as a subquery instead (zart/store/queries/common.py, NOW), and call this only
+-- where the planner must know the time to pick an index.
 CREATE FUNCTION clock_now() RETURNS timestamptz
     LANGUAGE sql STABLE
     BEGIN ATOMIC

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import zart
 
 
@@ -46,3 +48,14 @@ def test_the_next_due_time_among_ten_thousand_sleeping_executions_walks_the_due_
     assert "Index Scan using executions_due" in plan, plan
     due = app.store.next_due(["plan-wf"])
     assert due is not None and 3500 < due <= 3600
+
+
+def test_with_no_pause_rule_active_the_next_due_time_looks_for_none(
+        app: zart.Zart, sql: Any, schema: str) -> None:
+    _sleeping(sql, schema, 10_000, "unpaused")
+    plan = _plan(app, app.store.sql.NEXT_DUE_UNPAUSED, {"workflows": ["plan-wf"], "steps": []})
+    assert "pause_rules" not in plan, plan
+    assert "Scan using executions_due" in plan, plan
+    unpaused = app.store.next_due(["plan-wf"], paused=False)
+    assert unpaused is not None and 3500 < unpaused <= 3600
+    assert app.store.next_due(["plan-wf"], paused=True) == pytest.approx(unpaused, abs=1)

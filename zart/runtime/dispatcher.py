@@ -22,6 +22,7 @@ from ..queues import Queue as ZartQueue
 from ..store import ChildClaim, Claim
 from ..store.records import WorkerInfo
 from .holdings import Holdings
+from .pauses import PauseCache
 from .ticker import Ticker
 
 __all__ = ["Dispatcher", "WorkQueue", "due_after_answer", "idle_wait"]
@@ -70,7 +71,8 @@ class Dispatcher:
     def __init__(self, holdings: Holdings, info: WorkerInfo, steps: Sequence[str],
                  poll_interval: float, work: WorkQueue, wake: threading.Event,
                  stopping: threading.Event, supervise: Callable[[], None],
-                 queues: Sequence[ZartQueue] = (), ticker: Ticker | None = None) -> None:
+                 queues: Sequence[ZartQueue] = (), ticker: Ticker | None = None,
+                 pauses: PauseCache | None = None) -> None:
         self.holdings = holdings
         self.info = info
         self.steps = list(steps)
@@ -82,6 +84,7 @@ class Dispatcher:
         self.queues = list(queues)
         self.queue_names = [q.name for q in self.queues]
         self.ticker = ticker
+        self.pauses = pauses
         self._queues_stored = not self.queues
         # A rate limit refills one token every period / n: look again that often while queued
         # work waits (room freed by a finishing execution is announced, tokens are not).
@@ -108,9 +111,11 @@ class Dispatcher:
                     continue
                 due = None
                 if self.holdings.idle():
+                    paused = self.pauses is None or self.pauses.any_active()
                     asked = time.monotonic()
-                    due = due_after_answer(store.next_due(self.info.workflows, self.steps),
-                                           time.monotonic() - asked)
+                    due = due_after_answer(
+                        store.next_due(self.info.workflows, self.steps, paused=paused),
+                        time.monotonic() - asked)
                     if self.refill is not None:
                         due = self.refill if due is None else min(due, self.refill)
                     if due is not None and due <= 0 and self.ticker is not None:

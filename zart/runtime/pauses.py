@@ -70,6 +70,13 @@ class PauseCache:
                            now + seconds if seconds is not None else float("inf"))
                 for id, workflow, execution_id, pattern, seconds, until in rows)
 
+    def any_active(self) -> bool:
+        """Whether any rule is active now (read again first if a change was announced)."""
+        if self._stale:
+            self.refresh()
+        now = time.monotonic()
+        return any(now < rule.expires for rule in self._rules)
+
     def holding(self, workflow: str, execution_id: str, step: str) -> ActiveRule | None:
         """The active rule that holds ``step`` of that execution, if any."""
         if self._stale:

@@ -134,7 +134,8 @@ class Worker:
         dispatcher = Dispatcher(self.holdings, self.info, self.steps, self.poll_interval,
                                 self._queue, self._wake, self._stopping, self._supervise,
                                 self.declared_queues,
-                                Ticker(self.store, self.workflows, self.poll_interval))
+                                Ticker(self.store, self.workflows, self.poll_interval),
+                                self.pauses)
         self._dispatcher = self._spawn(dispatcher.run, "dispatcher")
         self._spawn(Heartbeat(self.holdings, self.info, self._threads_done, self.pauses).run,
                     "heartbeat")
