@@ -244,3 +244,25 @@ def test_a_rate_limited_queue_first_seen_by_a_start_still_has_its_full_bucket(
     handles = [app.start(first_come_flow, None) for _ in range(2)]
     with app.worker(threads=2, lease=5.0, poll_interval=0.2, workflows=["q-first-come-flow"]):
         assert [h.result(timeout=20) for h in handles] == ["done", "done"]
+
+
+brisk = zart.Queue("q-brisk", rate=(10, "1s"))  # a token every 0.1 s
+
+
+def test_an_idle_worker_serving_an_empty_rate_limited_queue_does_not_look_at_every_token(
+        app: zart.Zart) -> None:
+    # Looking again as tokens refill is for due work the rate holds back; an empty queue
+    # made a claim round every 0.1 s, forever.
+    worker = app.worker(threads=1, poll_interval=5, queues=[brisk], workflows=[])
+    rounds = [0]
+    original = worker.store.claim_executions
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        rounds[0] += 1
+        return original(*args, **kwargs)
+
+    worker.store.claim_executions = counting  # type: ignore[method-assign]
+    with worker:
+        threading.Event().wait(1.0)
+        looked = rounds[0]
+    assert looked <= 3, looked

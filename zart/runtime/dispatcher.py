@@ -88,9 +88,10 @@ class Dispatcher:
         self._queues_stored = not self.queues
         # A rate limit refills one token every period / n: look again that often while queued
         # work waits (room freed by a finishing execution is announced, tokens are not).
-        periods = [q.rate_period / q.rate_limit for q in self.queues
-                   if q.rate_period is not None and q.rate_limit]
-        self.refill = min(periods) if periods else None
+        periods = {q.name: q.rate_period / q.rate_limit for q in self.queues
+                   if q.rate_period is not None and q.rate_limit}
+        self.rated_queues = list(periods)
+        self.refill = min(periods.values()) if periods else None
 
     def run(self) -> None:
         """Claim, hand out, wait; never dies of an error (database faults back off)."""
@@ -116,7 +117,10 @@ class Dispatcher:
                     due = due_after_answer(
                         store.next_due(self.info.workflows, self.steps, paused=paused),
                         time.monotonic() - asked)
-                    if self.refill is not None:
+                    # Only while rated work is due and unclaimed: an empty rate-limited
+                    # queue would otherwise cost a claim round every period / n, forever.
+                    if self.refill is not None and store.queued_due(self.info.workflows,
+                                                                    self.rated_queues):
                         due = self.refill if due is None else min(due, self.refill)
                     if due is not None and due <= 0 and self.ticker is not None:
                         self.ticker.soon()  # the due work may be a schedule's tick

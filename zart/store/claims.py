@@ -33,6 +33,14 @@ class ClaimTransitions(StoreBase):
                       RetryPolicy.from_json(serde.loads(r[6])), r[7], bool(r[8]), r[9],
                       bool(r[10]), expires, r[11], r[-2], r[-1]) for r in rows]
 
+    def queued_due(self, workflows: Sequence[str], queues: Sequence[str],
+                   conn: Connection | None = None) -> bool:
+        """Whether an execution of ``workflows`` in ``queues`` is due (and so unclaimed)."""
+        with self.connection(conn) as c:
+            row = c.execute(self.sql.QUEUED_DUE, {"workflows": list(workflows),
+                                                  "queues": list(queues)}).fetchone()
+        return bool(row and row[0])
+
     def claim_queued(self, workflows: Sequence[str], queues: Sequence[str] | None, limit: int,
                      lease: float, conn: Connection | None = None, *,
                      worker: uuid.UUID | None = None) -> list[Claim]:

@@ -131,6 +131,13 @@ SELECT (EXTRACT(EPOCH FROM LEAST(
      WHERE NOT paused AND workflow = ANY(%(workflows)s))
 )) - EXTRACT(EPOCH FROM {now}))::float8"""
 
+# Is any execution of these (rate-limited) queues due and still unclaimed? While one is, a
+# worker looks again as the rate's tokens refill; while none is, it need not.
+QUEUED_DUE = """
+SELECT EXISTS (SELECT 1 FROM {s}.executions
+               WHERE queue = ANY(%(queues)s) AND status IN ('pending', 'waiting')
+                 AND wake_at <= {s}.clock_now() AND workflow = ANY(%(workflows)s))"""
+
 # Queued executions: their queue's limits decide how many may be claimed, under the queue's
 # row lock (SKIP LOCKED: a queue another worker is claiming from is left for this round), so
 # every worker process counts the same running executions. Per queue: room under its
