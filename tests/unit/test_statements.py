@@ -13,7 +13,7 @@ def _statements() -> dict[str, str]:
 # The statements whose WHERE clause picks rows by time through an index: they call the
 # clock function so that the planner can estimate how many rows are due (see queries.common).
 PICKS_ROWS_BY_TIME = {"CLAIM_EXECUTIONS", "CLAIM_CHILDREN", "COMPLETE_CHILDREN", "CLAIM_QUEUED",
-                      "DUE_BACKLOG", "DUE_SCHEDULES", "PURGE_BATCH",
+                      "DUE_BACKLOG", "DUE_SCHEDULES", "PURGE_BATCH", "QUEUED_DUE",
                       "_CHILD_DUE"}  # the fragment of the two child claims
 
 
