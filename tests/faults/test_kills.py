@@ -150,6 +150,12 @@ def test_a_worker_killed_at_a_chosen_point_loses_nothing(
     wait_until(lambda: sql(f'SELECT 1 FROM "{schema}".markers WHERE run = %s AND point = %s',
                            handle.id, point), timeout=60, what=f"the worker to reach {point}")
     workers.kill(faulty)
+    # Its backends may still be finishing a COMMIT it sent just before dying (a sibling
+    # child's checkpoint, say): what the server commits counts as checkpointed before the
+    # kill, so read the state once they are gone.
+    wait_until(lambda: sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND application_name LIKE 'zart-worker-%'"
+                           )[0][0] == 0, timeout=30, what="the killed worker's backends to end")
     at_kill = effects(sql, schema, handle.id)
     done_at_kill = checkpointed(sql, schema, handle.id)
     if point == "after-suspend-event":
