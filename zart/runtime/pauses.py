@@ -38,7 +38,11 @@ class ActiveRule:
         return ((self.workflow is None or self.workflow == workflow)
                 and (self.execution_id is None or self.execution_id == execution_id)
                 and (self.step_pattern is None or fnmatch.fnmatchcase(step, self.step_pattern))
-                and time.monotonic() < self.expires)
+                and self.active())
+
+    def active(self) -> bool:
+        """Whether it still holds (its ``until`` has not passed)."""
+        return time.monotonic() < self.expires
 
 
 class PauseCache:
@@ -70,18 +74,19 @@ class PauseCache:
                            now + seconds if seconds is not None else float("inf"))
                 for id, workflow, execution_id, pattern, seconds, until in rows)
 
-    def any_active(self) -> bool:
-        """Whether any rule is active now (read again first if a change was announced)."""
+    def _current(self) -> tuple[ActiveRule, ...]:
+        """The rules, read again first if a change was announced."""
         if self._stale:
             self.refresh()
-        now = time.monotonic()
-        return any(now < rule.expires for rule in self._rules)
+        return self._rules
+
+    def any_active(self) -> bool:
+        """Whether any rule is active now."""
+        return any(rule.active() for rule in self._current())
 
     def holding(self, workflow: str, execution_id: str, step: str) -> ActiveRule | None:
         """The active rule that holds ``step`` of that execution, if any."""
-        if self._stale:
-            self.refresh()
-        for rule in self._rules:
+        for rule in self._current():
             if rule.holds(workflow, execution_id, step):
                 return rule
         return None

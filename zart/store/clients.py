@@ -80,7 +80,8 @@ class ClientTransitions(StoreBase):
             c.execute(self.sql.SHIFT_CLOCK, {"seconds": seconds})
 
     def clock_now(self) -> datetime:
-        """The database clock's time, offset included (tests only)."""
+        """The database's clock, offset included: what decides when anything (a sleep, a
+        lease, a schedule's tick) is due."""
         with self.connection() as c:
             row = c.execute(self.sql.CLOCK_NOW).fetchone()
         assert row is not None

@@ -111,12 +111,6 @@ class ScheduleTransitions(ClientTransitions):
         with self.connection() as c:
             return c.execute(self.sql.DELETE_SCHEDULE, {"name": name}).fetchone() is not None
 
-    def clock_now(self) -> datetime:
-        """The database's clock (what decides when ticks are due)."""
-        with self.connection() as c:
-            row = c.execute(self.sql.CLOCK_NOW).fetchone()
-        assert row is not None
-        return row[0]  # type: ignore[no-any-return]
 
     def tick_schedules(self, workflows: Sequence[str],
                        decide: Callable[[DueSchedule], TickAction],
